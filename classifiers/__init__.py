@@ -1,0 +1,1 @@
+"""toxmix: classifiers stage."""

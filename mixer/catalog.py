@@ -1,0 +1,77 @@
+"""The DuckDB catalog over a corpus store: views of documents, attributes, rejects, and a joined `docs`."""
+
+import duckdb
+
+from mixer.errors import ToxmixError
+from mixer.sqlguard import confine_query
+from mixer.store import CorpusLayout
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def attribute_labels(con: duckdb.DuckDBPyConnection, scorer: str) -> list[str]:
+    """Label columns of an attribute view (all but id and source)."""
+    cols = [r[0] for r in con.execute(f"DESCRIBE attributes_{scorer}").fetchall()]
+    return [c for c in cols if c not in ("id", "source")]
+
+
+def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """Create `documents`, `rejected`, `attributes_<scorer>` and `docs` views on the connection."""
+    sources = layout.sources()
+    if not sources:
+        raise ToxmixError(f"corpus {layout.root} has no sources yet; add one with 'toxmix ingest'")
+    doc_files = [str(layout.documents(s) / "*.parquet") for s in sources]
+    con.execute(f"CREATE VIEW documents AS SELECT * FROM read_parquet([{', '.join(map(_q, doc_files))}], "
+                "union_by_name=true)")
+    rej_files = [str(layout.rejected(s) / "*.parquet") for s in sources if any(layout.rejected(s).glob("*.parquet"))]
+    if rej_files:
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM read_parquet([{', '.join(map(_q, rej_files))}])")
+    else:
+        con.execute("CREATE VIEW rejected AS SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS reason, "
+                    "NULL::VARCHAR AS file, NULL::BIGINT AS row, NULL::VARCHAR AS id, NULL::BLOB AS raw LIMIT 0")
+    joins, structs = [], []
+    for scorer in layout.scorers():
+        files = [str(p) for s in sources for p in [layout.attributes(scorer, s) / "*.parquet"]
+                 if any(layout.attributes(scorer, s).glob("*.parquet"))]
+        if not files:
+            continue
+        con.execute(f"CREATE VIEW attributes_{scorer} AS SELECT * FROM read_parquet([{', '.join(map(_q, files))}], "
+                    "union_by_name=true)")
+        labels = attribute_labels(con, scorer)
+        fields = ", ".join(f'"{lab}" := a_{scorer}."{lab}"' for lab in labels)
+        structs.append(f"struct_pack({fields}) AS {scorer}")
+        joins.append(f"LEFT JOIN attributes_{scorer} a_{scorer} ON a_{scorer}.source = d.source "
+                     f"AND a_{scorer}.id = d.id")
+    select = ", ".join(["d.*", *structs])
+    con.execute(f"CREATE VIEW docs AS SELECT {select} FROM documents d {' '.join(joins)}")
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """Allow reads under the corpus only, no extensions, and freeze the settings."""
+    con.execute(f"SET allowed_directories=[{_q(str(layout.root) + '/')}]")
+    con.execute("SET autoinstall_known_extensions=false")
+    con.execute("SET autoload_known_extensions=false")
+    con.execute("SET enable_external_access=false")
+    con.execute("SET lock_configuration=true")
+
+
+def open_catalog(corpus: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the corpus views, locked down for user queries."""
+    layout = CorpusLayout.at(corpus, must_exist=True)
+    con = duckdb.connect(":memory:", config={"threads": 2})
+    create_views(con, layout)
+    lock_down(con, layout)
+    return con
+
+
+def run_query(corpus: str, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run one confined, read-only query against the corpus catalog."""
+    confine_query(sql)
+    con = open_catalog(corpus)
+    try:
+        return con.sql(sql)
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0]
+        raise ToxmixError(f"query failed: {first}") from None

@@ -1,0 +1,1 @@
+"""Pipeline steps that transform documents between reading and writing."""

@@ -1,0 +1,1 @@
+"""Writers that put documents, attributes and rejects into the corpus store."""

@@ -1,0 +1,1 @@
+"""toxmix: probe stage."""
