@@ -111,7 +111,8 @@ def train_fasttext(sources: list[LabelledSource], out: str, params: FastTextPara
     os.replace(tmp, out_path)
 
     labels, probs = model.predict([line for line, _ in test], k=2)
-    p_toxic = np.array([dict(zip(lab, p, strict=True)).get(f"__label__{TOXIC}", 0.0) for lab, p in zip(labels, probs, strict=True)])
+    p_toxic = np.array([dict(zip(lab, p, strict=True)).get(f"__label__{TOXIC}", 0.0)
+                        for lab, p in zip(labels, probs, strict=True)])
     y = np.array([lab == TOXIC for _, lab in test])
     report = TrainReport(
         model=str(out_path), train_examples=len(train), test_examples=len(test),

@@ -5,12 +5,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer._click import exceptions as click  # typer vendors click; its exceptions live here
 from rich.console import Console
 from rich.table import Table
+from typer._click import exceptions as click  # typer vendors click; its exceptions live here
 
 from mixer.errors import ToxmixError
-from mixer.executors import EXECUTORS, ExecutorConfig
+from mixer.executors import ExecutorConfig
 from mixer.settings import DEFAULT_TOKENIZER
 
 app = typer.Typer(

@@ -82,7 +82,7 @@ def sql(
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return
-    table = rel.fetch_arrow_table()
+    table = rel.to_arrow_table()
     if format == "parquet":
         import pyarrow.parquet as pq
 

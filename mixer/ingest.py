@@ -144,6 +144,7 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
     tok = tokenizer_info(cfg.tokenizer)
     run = {"version": VERSION, "config": asdict(cfg) | {"paths": inputs, "format": fmt, "corpus": None},
            "inputs": _fingerprint(inputs) if fmt != "hf" else inputs, "tokenizer": asdict(tok)}
+    run = json.loads(json.dumps(run))  # as it reads back from run.json
     run_file = layout.logs("ingest", cfg.source, "run.json")
     meta_file = layout.source_meta(cfg.source)
     previous = json.loads(run_file.read_text()) if run_file.is_file() else None

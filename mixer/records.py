@@ -1,9 +1,9 @@
 """How raw input records become documents, and why some are rejected instead."""
 
+import json
 from enum import StrEnum
 from typing import Any
 
-import orjson
 import xxhash
 from datatrove.data import Document
 
@@ -42,7 +42,8 @@ def rejected_document(reason: Reason, raw: bytes, origin: tuple[str, int], doc_i
 
 
 def _raw_of(record: dict) -> bytes:
-    return orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS)
+    # surrogateescape restores the original bytes of text decoded from invalid UTF-8
+    return json.dumps(record, default=str, ensure_ascii=False).encode("utf-8", "surrogateescape")
 
 
 def _has_surrogates(text: str) -> bool:

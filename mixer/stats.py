@@ -56,10 +56,12 @@ def corpus_stats(corpus: str, score: str | None = None) -> CorpusStats:
         return CorpusStats(per_source, None, None)
     expr = _score_expr(score, layout)
     edges = list(BUCKETS)
-    cases = " ".join(f"WHEN s < {hi} THEN '[{lo:.2f}, {hi:.2f})'" for lo, hi in zip(edges[:-2], edges[1:-1], strict=True))
+    pairs = zip(edges[:-2], edges[1:-1], strict=True)
+    cases = " ".join(f"WHEN s < {hi} THEN '[{lo:.2f}, {hi:.2f})'" for lo, hi in pairs)
     try:
         rel = con.sql(
-            f"SELECT source, CASE WHEN s IS NULL THEN 'untagged' {cases} ELSE '[{edges[-2]:.2f}, 1.00]' END AS bucket,"
+            f"SELECT source, CASE WHEN s IS NULL THEN 'untagged' {cases} "
+            f"ELSE '[{edges[-2]:.2f}, 1.00]' END AS bucket,"
             f" count(*) AS docs, sum(n_tokens) AS tokens, sum(n_bytes) AS bytes "
             f"FROM (SELECT source, n_tokens, n_bytes, {expr} AS s FROM docs) GROUP BY ALL ORDER BY source, bucket"
         )

@@ -16,6 +16,8 @@ class ParquetShard:
         self.path = Path(path)
         self.schema = schema
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a killed run
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self._writer = pq.ParquetWriter(self._tmp, schema, **WRITE_OPTIONS)
         self.rows = 0

@@ -1,0 +1,84 @@
+"""`toxmix sql` answers read-only queries and refuses writes, files, extensions, ATTACH and settings."""
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from mixer.catalog import run_query
+from mixer.errors import ToxmixError
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, fasttext_model):
+    root = tmp_path_factory.mktemp("sql")
+    data = root / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(
+        ["you stupid idiot, I hate you", "a calm note about gardening", "what a lovely day"])))
+    corpus = root / "corpus"
+    assert run_cli("ingest", "s", data, "--corpus", corpus) == 0
+    assert run_cli("tag", "--corpus", corpus, "--scorer", f"fasttext:{fasttext_model}") == 0
+    return corpus
+
+
+@pytest.mark.parametrize("sql,message", [
+    ("SELECT * FROM read_csv('/etc/passwd')", "read_csv"),
+    ("SELECT * FROM '/etc/passwd'", "not a catalog view"),
+    ("SELECT read_text('/etc/passwd')", "read_text"),
+    ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY is refused"),
+    ("INSTALL httpfs", "refused"),
+    ("LOAD httpfs", "refused"),
+    ("ATTACH '/tmp/x.db' AS x", "refused"),
+    ("SET enable_external_access = true", "refused"),
+    ("CREATE TABLE t AS SELECT 1", "refused"),
+    ("DELETE FROM documents", "refused"),
+    ("SELECT 1; SELECT 2", "exactly one statement"),
+    ("SELECT * FROM query('SELECT 1')", "query"),
+    ("SELECT * FROM glob('/*')", "glob"),
+    ("SELECT getenv('HOME')", "getenv"),
+    ("SELECT * FROM other.main.t", "not a catalog view"),
+    ("PRAGMA version", "refused"),
+])
+def test_confinement_refuses(corpus, sql, message):
+    with pytest.raises(ToxmixError, match=message):
+        run_query(str(corpus), sql)
+
+
+def test_duckdb_itself_is_locked_down(corpus):
+    from mixer.catalog import open_catalog
+
+    con = open_catalog(str(corpus))
+    with pytest.raises(Exception, match="disabled by configuration|Permission"):
+        con.execute("SELECT * FROM read_csv('/etc/passwd')")
+    with pytest.raises(Exception, match="locked"):
+        con.execute("SET enable_external_access = true")
+
+
+def test_views_and_joined_docs(corpus):
+    rows = run_query(str(corpus), "SELECT id, fasttext_toxicity.toxic FROM docs ORDER BY fasttext_toxicity.toxic DESC")
+    top = rows.fetchall()
+    assert top[0][0] == "0"
+    n = run_query(str(corpus), "SELECT count(*) FROM attributes_fasttext_toxicity").fetchall()[0][0]
+    assert n == 3
+
+
+def test_cli_formats(corpus, tmp_path, capsys):
+    q = "SELECT source, count(*) AS n FROM docs GROUP BY source"
+    assert run_cli("sql", q, "--corpus", corpus, "--format", "json") == 0
+    assert json.loads(capsys.readouterr().out.strip()) == {"source": "s", "n": 3}
+    assert run_cli("sql", q, "--corpus", corpus, "--format", "csv") == 0
+    assert capsys.readouterr().out.splitlines()[1] == '"s",3'
+    out = tmp_path / "r.parquet"
+    assert run_cli("sql", q, "--corpus", corpus, "--format", "parquet", "--output", out) == 0
+    assert out.is_file()
+    assert run_cli("sql", "DROP VIEW docs", "--corpus", corpus) == 2
+    assert "read-only" in capsys.readouterr().err
+
+
+def test_stats_and_plots(corpus, tmp_path, capsys):
+    assert run_cli("stats", "--corpus", corpus, "--plots", tmp_path / "plots") == 0
+    out = capsys.readouterr().out
+    assert "per bucket of fasttext_toxicity.toxic" in out
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["fasttext_toxicity__clean.png", "fasttext_toxicity__toxic.png"]
+    assert (tmp_path / "plots" / pngs[0]).read_bytes()[:4] == b"\x89PNG"
