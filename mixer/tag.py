@@ -4,13 +4,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from datatrove.pipeline.readers import ParquetReader
-
 from classifiers.spec import ScorerSpec, build_scorer
 from classifiers.step import ScoreDocuments
 from mixer.errors import ToxmixError
 from mixer.executors import ExecutorConfig
 from mixer.finalize import FIELDS_SCORER
+from mixer.readers.shards import StoreShardReader
 from mixer.store import CorpusLayout, check_name, write_json
 from mixer.writers.attributes import WriteAttributes
 
@@ -58,7 +57,7 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
     done_before = len(list((logging_dir / "completions").glob("*"))) if (logging_dir / "completions").is_dir() else 0
 
     pipeline = [
-        ParquetReader(str(layout.root), paths_file=str(paths_file), read_metadata=False, batch_size=4096),
+        StoreShardReader(str(layout.root), paths_file=str(paths_file), batch_size=4096),
         *[ScoreDocuments(spec) for spec in parsed],
         WriteAttributes(str(layout.root), shards, {n: m["labels"] for n, m in scorers.items()}),
     ]

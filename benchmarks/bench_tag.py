@@ -1,0 +1,55 @@
+"""Tagging throughput: `toxmix tag` (read Parquet, score, write attributes) vs a bare model.predict loop.
+
+Uses a Dolma-shaped fastText model (2M buckets x dim 100, ~830 MB) trained on the shared labelled data.
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_tag.py [--copies 10]
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import fasttext
+import pyarrow.parquet as pq
+from common import c4_copies, report, timer
+
+from classifiers.spec import build_scorer
+from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+from mixer.executors import ExecutorConfig
+from mixer.ingest import IngestConfig, ingest
+from mixer.tag import tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--copies", type=int, default=10, help="copies of the 2,000 C4 docs")
+    parser.add_argument("--bucket", type=int, default=2_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-tag-"))
+    model = work / "toxicity.bin"
+    with timer() as t_train:
+        train_fasttext(study_recipe(), str(model), FastTextParams(bucket=args.bucket))
+    c4_copies(work / "in", args.copies)
+    corpus = work / "corpus"
+    ingest(IngestConfig("c4", [str(work / "in")], str(corpus)), ExecutorConfig())
+    texts = pq.read_table(next((corpus / "documents" / "c4").glob("*.parquet")), columns=["text"])["text"]
+    texts = texts.to_pylist()
+
+    with timer() as t_bare:
+        bare = fasttext.load_model(str(model))
+        for text in texts:
+            bare.predict(text.replace("\n", " "), k=-1)
+    del bare
+    build_scorer.cache_clear()
+    with timer() as t_pipe:
+        tag(str(corpus), [f"fasttext:{model}"], None, ExecutorConfig(workers=1))
+    n = len(texts)
+    report("tag_fasttext_dolma_shape", {
+        "docs": n, "model_mb": round(model.stat().st_size / 1e6), "train_s": round(t_train["seconds"], 1),
+        "bare_docs_per_s": round(n / t_bare["seconds"]), "pipeline_docs_per_s": round(n / t_pipe["seconds"]),
+        "ratio": round(t_bare["seconds"] / t_pipe["seconds"], 3),
+        "note": "both timings include loading the model once",
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmark scripts: inputs made from the shared C4 sample, and timing."""
+
+import json
+import resource
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mixer.settings import shared_path
+
+
+def c4_copies(out_dir: Path, copies: int, files: int = 1) -> list[Path]:
+    """The 2,000 C4 documents repeated `copies` times with distinct ids, split over `files` Parquet files."""
+    table = pq.read_table(shared_path("data", "c4", "c4-validation-2k.parquet"), columns=["text"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    per_file = -(-copies // files)
+    for f in range(files):
+        parts = []
+        for c in range(f * per_file, min(copies, (f + 1) * per_file)):
+            ids = pa.array([f"c{c}-{i}" for i in range(table.num_rows)])
+            parts.append(table.append_column("id", ids))
+        path = out_dir / f"c4-{f:03d}.parquet"
+        pq.write_table(pa.concat_tables(parts), path)
+        paths.append(path)
+    return paths
+
+
+@contextmanager
+def timer():
+    """Yield a dict whose 'seconds' is set when the block ends."""
+    result = {}
+    start = time.perf_counter()
+    yield result
+    result["seconds"] = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(name: str, figures: dict) -> None:
+    """Print figures as one JSON line (copied into BENCHMARKS.md)."""
+    print(json.dumps({"benchmark": name, **figures}, indent=None))
