@@ -1,5 +1,6 @@
 """Building datatrove executors: local processes, Slurm jobs or a Ray cluster."""
 
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ class ExecutorConfig:
     slurm_cpus_per_task: int = 1
     slurm_mem_per_cpu_gb: int = 4
     slurm_options: dict = field(default_factory=dict)
+    check_tools: bool = True
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""
@@ -38,6 +40,8 @@ class ExecutorConfig:
 
             if not self.slurm_partition:
                 raise ToxmixError("--executor slurm needs --slurm-partition")
+            if self.check_tools and shutil.which("sbatch") is None:
+                raise ToxmixError("--executor slurm needs sbatch on PATH: run on a Slurm login node")
             return SlurmPipelineExecutor(
                 pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir),
                 job_name=job_name, partition=self.slurm_partition, time=self.slurm_time,
