@@ -46,6 +46,19 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
                      f"AND a_{scorer}.id = d.id")
     select = ", ".join(["d.*", *structs])
     con.execute(f"CREATE VIEW docs AS SELECT {select} FROM documents d {' '.join(joins)}")
+    create_mixture_views(con, layout)
+
+
+def create_mixture_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """`mixtures` (one row per component of each resolved mixture) and `mixture_documents` (what each holds)."""
+    selections = sorted((layout.root / "mixtures").glob("*.parquet"))
+    if layout.catalog_path.is_file():
+        con.execute(f"ATTACH {_q(str(layout.catalog_path))} AS catalog (READ_ONLY)")
+        con.execute("CREATE VIEW mixtures AS SELECT * FROM catalog.mixtures")
+    if selections:
+        files = ", ".join(_q(str(p)) for p in selections)
+        con.execute(f"CREATE VIEW mixture_documents AS SELECT mixture, component, source, id, tokens, epoch, pos "
+                    f"FROM read_parquet([{files}])")
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:

@@ -73,8 +73,10 @@ def ingest(
 def _register_subapps() -> None:
     from classifiers.cli import app as classifiers_app
     from mixer.cli_corpus import register
+    from mixer.cli_manifest import app as manifest_app
 
     app.add_typer(classifiers_app, name="classifiers")
+    app.add_typer(manifest_app, name="manifest")
     register(app)
 
 

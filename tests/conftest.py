@@ -40,3 +40,27 @@ def tree_digest(root: Path, pattern: str = "**/*.parquet") -> dict[str, str]:
     """sha256 of every file matching pattern under root, by relative path."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.glob(pattern)) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory, fasttext_model) -> Path:
+    """The demo corpus: C4, Stormfront and Davidson from the shared data, tagged with the fastText model."""
+    corpus = tmp_path_factory.mktemp("demo") / "corpus"
+    data = SHARED / "data"
+    assert run_cli("ingest", "c4", data / "c4/c4-validation-2k.parquet", "-c", corpus) == 0
+    assert run_cli("ingest", "stormfront", data / "stormfront/stormfront.jsonl.gz", "-c", corpus, "-k", "label") == 0
+    assert run_cli("ingest", "davidson", data / "davidson/labeled_data.csv", "-c", corpus, "--text-field", "tweet",
+                   "-k", "class") == 0
+    assert run_cli("tag", "-c", corpus, "-s", f"fasttext:{fasttext_model},name=fasttext_toxicity") == 0
+    return corpus
+
+
+def write_manifest(folder: Path, corpus: Path, components: list[dict], **extra) -> Path:
+    """A manifest file in folder over corpus, with the given components and top-level keys."""
+    import yaml
+
+    doc = {"name": extra.pop("name", "m"), "corpus": str(corpus), "seed": extra.pop("seed", 7),
+           "components": components, **extra}
+    path = folder / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

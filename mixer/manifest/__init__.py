@@ -1,0 +1,1 @@
+"""Mixture manifests: a YAML file says which documents, how many tokens of each, and in what form."""

@@ -1,0 +1,214 @@
+"""`toxmix manifest materialize`: stream the locked selection, transform, tokenize, write OLMo token files.
+
+Token files are headerless memmap arrays (uint16 when the vocabulary fits, else uint32) with EOS after every
+document, as OLMo-core's numpy datasets read them. Shards are cut at document boundaries by the selection's
+own token counts, so which document lands in which shard is fixed before any tokenizing: each shard is an
+independent, atomic job, and 1 or N workers give the same bytes.
+"""
+
+import hashlib
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import Progress
+
+from mixer.catalog import open_catalog
+from mixer.errors import ToxmixError
+from mixer.manifest.lockfile import canonical_sha256, lock_path, read_lock, verify_corpus, write_lock
+from mixer.manifest.schema import Manifest, load_manifest
+from mixer.manifest.transforms import apply_transform, attribute_parts
+from mixer.settings import default_threads
+from mixer.store import CorpusLayout, safe_join
+from mixer.tokenizer import load_tokenizer
+
+INDEX_SCHEMA = pa.schema([("start", pa.int64()), ("end", pa.int64()), ("pos", pa.int64()), ("id", pa.string()),
+                          ("source", pa.string()), ("component", pa.string())])
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard: the selection positions it holds and where its files go."""
+
+    index: int
+    first_pos: int
+    last_pos: int
+    out_dir: str
+    corpus: str
+    selection: str
+    manifest_path: str
+    dtype: str
+    eos_id: int
+    masked_components: tuple[str, ...]
+
+    @property
+    def stem(self) -> str:
+        return f"part-{self.index:05d}"
+
+
+def token_dtype(vocab_size: int) -> str:
+    """uint16 when every id fits, else uint32."""
+    return "uint16" if vocab_size <= np.iinfo(np.uint16).max + 1 else "uint32"
+
+
+def output_dir(manifest: Manifest, base: Path, layout: CorpusLayout) -> Path:
+    """The token file folder: the manifest's output.dir, else <corpus>/tokens/<name>."""
+    if manifest.output.dir:
+        return (base / manifest.output.dir).resolve()
+    return safe_join(layout.root, "tokens", manifest.name)
+
+
+def plan_shards(selection: Path, shard_tokens: int) -> list[tuple[int, int]]:
+    """(first, last) selection positions of each shard, cut where the running token count passes a multiple."""
+    tokens = pq.read_table(selection, columns=["tokens"])["tokens"].to_numpy()
+    if len(tokens) == 0:
+        return []
+    starts = np.cumsum(tokens) - tokens
+    shard_of = starts // shard_tokens
+    bounds = np.flatnonzero(np.diff(shard_of)) + 1
+    edges = np.concatenate([[0], bounds, [len(tokens)]])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _shard_done(job: ShardJob) -> bool:
+    out = Path(job.out_dir)
+    return (out / f"{job.stem}.index.parquet").is_file() and (out / f"{job.stem}.npy").is_file()
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _fetch_sql(job: ShardJob, manifest: Manifest) -> str:
+    joins, cols = [], []
+    for i, t in enumerate(manifest.transforms):
+        scorer, label = attribute_parts(t)
+        joins.append(f"LEFT JOIN attributes_{scorer} AS t{i} ON t{i}.source = s.source AND t{i}.id = s.id")
+        cols.append(f', t{i}."{label}" AS t{i}')
+    return (
+        f"SELECT s.pos, s.component, s.source, s.id, s.tokens, d.text{''.join(cols)} "
+        f"FROM read_parquet('{job.selection}') AS s JOIN documents AS d ON d.source = s.source AND d.id = s.id "
+        + "".join(j + " " for j in joins)
+        + f"WHERE s.pos BETWEEN {job.first_pos} AND {job.last_pos} ORDER BY s.pos"
+    )
+
+
+def write_shard(job: ShardJob) -> int:
+    """Tokenize one shard and write its token, mask and index files; return its token count."""
+    manifest, _ = load_manifest(job.manifest_path)
+    con = open_catalog(job.corpus)
+    rows = con.sql(_fetch_sql(job, manifest)).to_arrow_table().to_pydict()
+    con.close()
+    expected = job.last_pos - job.first_pos + 1
+    if len(rows["pos"]) != expected:
+        raise ToxmixError(f"shard {job.index}: {expected - len(rows['pos'])} selected documents are missing from "
+                          "the corpus; resolve the manifest again")
+    texts = list(rows["text"])
+    for i, t in enumerate(manifest.transforms):
+        for j, comp in enumerate(rows["component"]):
+            if t.components is None or comp in t.components:
+                texts[j] = apply_transform(t, texts[j], rows[f"t{i}"][j])
+    tok = load_tokenizer(manifest.tokenizer)
+    encodings = tok.encode_batch_fast(texts, add_special_tokens=False)
+    lengths = np.fromiter((len(e.ids) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
+    if not manifest.transforms:
+        bad = np.flatnonzero(lengths != np.asarray(rows["tokens"], dtype=np.int64))
+        if len(bad):
+            j = int(bad[0])
+            raise ToxmixError(f"tokenizer {manifest.tokenizer!r} gives {lengths[j] - 1} tokens for {rows['source'][j]}/"
+                              f"{rows['id'][j]} where the corpus counted {rows['tokens'][j] - 1}; the tokenizer "
+                              "does not match the corpus token counts")
+    ends = np.cumsum(lengths)
+    ids = np.empty(int(ends[-1]) if len(ends) else 0, dtype=job.dtype)
+    start = 0
+    for e, end in zip(encodings, ends, strict=True):
+        ids[start:end - 1] = e.ids
+        ids[end - 1] = job.eos_id
+        start = int(end)
+    out = Path(job.out_dir)
+    if job.masked_components:
+        mask = np.ones(len(ids), dtype=np.bool_)
+        for comp, s, e in zip(rows["component"], ends - lengths, ends, strict=True):
+            if comp in job.masked_components:
+                mask[s:e] = False
+        _atomic_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())
+    _atomic_bytes(out / f"{job.stem}.npy", ids.tobytes())
+    index = pa.table({"start": ends - lengths, "end": ends, "pos": rows["pos"], "id": rows["id"],
+                      "source": rows["source"], "component": rows["component"]}, schema=INDEX_SCHEMA)
+    tmp = out / f".{job.stem}.index.parquet.tmp-{os.getpid()}"
+    pq.write_table(index, tmp, compression="zstd")
+    os.replace(tmp, out / f"{job.stem}.index.parquet")  # written last: its presence marks the shard done
+    return len(ids)
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = True) -> dict:
+    """Write the locked selection as token files; resumes, and re-runs give byte-identical shards."""
+    from mixer.manifest.resolve import corpus_of, resolve
+
+    manifest, base = load_manifest(manifest_path)
+    lock_file = lock_path(manifest_path)
+    if not lock_file.is_file():
+        resolve(manifest_path)
+    lock = read_lock(lock_file)
+    layout = corpus_of(manifest, base)
+    verify_corpus(layout, lock["corpus"])
+    selection = layout.root / lock["selection"]["path"]
+    out = output_dir(manifest, base, layout)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = token_dtype(lock["tokenizer"]["vocab_size"])
+    masked = tuple(sorted(c.name for c in manifest.components if not c.label_mask))
+    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), str(Path(manifest_path).resolve()),
+                     dtype, lock["tokenizer"]["eos_id"], masked)
+            for i, (a, b) in enumerate(plan_shards(selection, manifest.output.shard_tokens))]
+    todo = [j for j in jobs if not _shard_done(j)]
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"materialize {manifest.name}", total=len(jobs), completed=len(jobs) - len(todo))
+        if workers <= 1 or len(todo) <= 1:
+            for job in todo:
+                write_shard(job)
+                bar.advance(task)
+        else:
+            threads = max(1, default_threads() // workers)
+            with mp.get_context("forkserver").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+                for _ in pool.imap_unordered(write_shard, todo):
+                    bar.advance(task)
+    shards = []
+    for job in jobs:
+        npy = out / f"{job.stem}.npy"
+        entry = {"path": npy.name, "tokens": npy.stat().st_size // np.dtype(dtype).itemsize,
+                 "docs": job.last_pos - job.first_pos + 1, "sha256": _sha256(npy)}
+        if masked:
+            entry["label_mask"] = {"path": f"{job.stem}.mask.npy", "sha256": _sha256(out / f"{job.stem}.mask.npy")}
+        shards.append(entry)
+    lock["materialized"] = {"dir": str(out), "dtype": dtype, "eos_id": lock["tokenizer"]["eos_id"],
+                            "pad_id": _pad_id(manifest.tokenizer), "shards": shards,
+                            "tokens": sum(s["tokens"] for s in shards), "digest": canonical_sha256(shards)}
+    write_lock(lock_file, lock)
+    return lock
+
+
+def _pad_id(tokenizer: str) -> int:
+    tok = load_tokenizer(tokenizer)
+    for candidate in ("<|padding|>", "<pad>", "[PAD]"):
+        tid = tok.token_to_id(candidate)
+        if tid is not None:
+            return tid
+    return tok.token_to_id("<|endoftext|>") or 0

@@ -1,0 +1,157 @@
+"""The typed manifest schema, and loading a manifest file with errors that name the field."""
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mixer.errors import ToxmixError
+from mixer.settings import DEFAULT_TOKENIZER
+from mixer.store import NAME_RE
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RatioOf(Strict):
+    """This component's tokens as a multiple of another component's."""
+
+    component: str
+    ratio: PositiveFloat
+
+
+class Component(Strict):
+    """One part of the mixture: documents of some sources, optionally filtered, sized in tokens."""
+
+    name: str
+    source: str | list[str]
+    where: str | None = None
+    tokens: Annotated[int, Field(gt=0)] | None = None
+    share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    ratio_of: RatioOf | None = None
+    max_epochs: PositiveFloat = 1.0
+    label_mask: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("use a letter then letters, digits or '_'")
+        return v
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> "Component":
+        given = [k for k in ("tokens", "share", "ratio_of") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of tokens, share, ratio_of (got {', '.join(given) or 'none'})")
+        if not self.sources:
+            raise ValueError("source must name at least one source")
+        return self
+
+
+class Transform(Strict):
+    """A data-side baseline: prefix each document with its toxicity bucket (MEDA) or an instruction (INST)."""
+
+    kind: Literal["meda", "inst"]
+    attribute: str
+    thresholds: list[float] = [0.5]
+    labels: list[str] | None = None
+    components: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _buckets(self) -> "Transform":
+        if any(not (0 <= t <= 1) or math.isnan(t) for t in self.thresholds) or self.thresholds != sorted(
+                self.thresholds):
+            raise ValueError("thresholds must be ascending numbers in [0, 1]")
+        if self.labels is not None and len(self.labels) != len(self.thresholds) + 1:
+            raise ValueError(f"labels needs {len(self.thresholds) + 1} entries, one per bucket")
+        return self
+
+
+class Output(Strict):
+    """Where token files go and how they are cut."""
+
+    dir: str | None = None
+    shard_tokens: Annotated[int, Field(gt=0)] = 50_000_000
+
+
+class Manifest(Strict):
+    """A mixture manifest."""
+
+    name: str
+    corpus: str
+    tokenizer: str = DEFAULT_TOKENIZER
+    seed: int
+    total_tokens: Annotated[int, Field(gt=0)] | None = None
+    components: list[Component]
+    transforms: list[Transform] = []
+    output: Output = Output()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\") or v.startswith("."):
+            raise ValueError("must be a plain file name (no slashes)")
+        return v
+
+    @model_validator(mode="after")
+    def _components(self) -> "Manifest":
+        names = [c.name for c in self.components]
+        if not names:
+            raise ValueError("components: at least one component is needed")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"components: duplicate component name {dupes[0]!r}")
+        for c in self.components:
+            if c.ratio_of and c.ratio_of.component not in names:
+                raise ValueError(f"components.{c.name}.ratio_of: unknown component {c.ratio_of.component!r}")
+        for t in self.transforms:
+            for n in t.components or []:
+                if n not in names:
+                    raise ValueError(f"transforms: unknown component {n!r}")
+        shares = sum(c.share or 0 for c in self.components)
+        if shares > 1 + 1e-12:
+            raise ValueError(f"components: shares add up to {shares:g}, more than 1")
+        return self
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if p not in ("function-after",)) or "manifest"
+
+
+def load_manifest(path: str | Path) -> tuple[Manifest, Path]:
+    """Parse and check a manifest; return it and the directory its relative paths are resolved against."""
+    path = Path(path)
+    if not path.is_file():
+        raise ToxmixError(f"manifest not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ToxmixError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ToxmixError(f"{path}: a manifest is a YAML mapping with name, corpus, seed and components")
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = list(err["loc"])
+        if len(loc) >= 2 and loc[0] == "components" and isinstance(loc[1], int):
+            comps = data.get("components") or []
+            if loc[1] < len(comps) and isinstance(comps[loc[1]], dict) and "name" in comps[loc[1]]:
+                loc[1] = comps[loc[1]]["name"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ToxmixError(f"{path}: {_field_path(tuple(loc))}: {msg}") from None
+    return manifest, path.resolve().parent

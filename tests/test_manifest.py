@@ -1,0 +1,227 @@
+"""Manifests: validation, reproducible selection to budget, locks, the catalog, and OLMo token files."""
+
+import hashlib
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_cli, write_manifest
+
+from mixer.catalog import run_query
+from mixer.manifest.lockfile import lock_path, read_lock
+from mixer.manifest.materialize import materialize
+from mixer.manifest.resolve import resolve
+from mixer.tokenizer import load_tokenizer
+
+CLEAN = {"name": "clean", "source": "c4", "tokens": 200_000}
+TOXIC = {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.2}
+
+
+def _shard_tokens(lock: dict) -> np.ndarray:
+    mat = lock["materialized"]
+    return np.concatenate([np.fromfile(f"{mat['dir']}/{s['path']}", dtype=mat["dtype"]) for s in mat["shards"]])
+
+
+@pytest.mark.parametrize("components,extra,message", [
+    ([{**CLEAN, "tokens": -5}], {}, "components.clean.tokens: Input should be greater than 0"),
+    ([{**CLEAN, "tokens": 0}], {}, "components.clean.tokens"),
+    ([CLEAN, {**TOXIC, "share": float("nan")}], {}, "components.toxic.share"),
+    ([CLEAN, {**TOXIC, "share": 0.7}, {**TOXIC, "name": "t2", "share": 0.6}], {}, "shares add up to 1.3"),
+    ([CLEAN, {**CLEAN}], {}, "duplicate component name 'clean'"),
+    ([{**CLEAN, "colour": "red"}], {}, "components.clean.colour: unknown key"),
+    ([CLEAN], {"priority": 1}, "priority: unknown key"),
+    ([{**CLEAN, "source": "nope"}], {}, "unknown source 'nope'"),
+    ([{**CLEAN, "where": "nonexistent > 1"}], {}, "unknown column 'nonexistent'"),
+    ([{**CLEAN, "where": "fasttext_toxicity.nope > 1"}], {}, "unknown column fasttext_toxicity.nope"),
+    ([{"name": "a", "source": "c4", "ratio_of": {"component": "b", "ratio": 1}},
+      {"name": "b", "source": "c4", "ratio_of": {"component": "a", "ratio": 1}}], {}, "circular ratio_of"),
+    ([{**CLEAN, "tokens": 10**9}], {}, "infeasible manifest: clean: requested 1,000,000,000 tokens, available"),
+    ([CLEAN], {"tokenizer": "TOKENIZER_JSON"}, "does not match the corpus token counts"),
+])
+def test_bad_manifests_refused_with_field(tmp_path, demo_corpus, capsys, components, extra, message):
+    if extra.get("tokenizer") == "TOKENIZER_JSON":
+        from tokenizers import Tokenizer, models, pre_tokenizers
+
+        tok = Tokenizer(models.WordLevel({"[UNK]": 0, "<|endoftext|>": 1}, unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        tok.save(str(tmp_path / "other.json"))
+        extra = {"tokenizer": str(tmp_path / "other.json")}
+    path = write_manifest(tmp_path, demo_corpus, components, **extra)
+    before = sorted(p.name for p in (demo_corpus / "mixtures").glob("*")) if (demo_corpus / "mixtures").exists() else []
+    assert run_cli("manifest", "resolve", path) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 or "infeasible" in err
+    assert not lock_path(path).exists()
+    after = sorted(p.name for p in (demo_corpus / "mixtures").glob("*")) if (demo_corpus / "mixtures").exists() else []
+    assert after == before
+
+
+def test_malformed_yaml(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ncomponents: [\n  - oops")
+    assert run_cli("manifest", "validate", path) == 2
+    assert "malformed YAML at line" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", [
+    "read_csv('/etc/passwd') IS NOT NULL",
+    "id IN (SELECT id FROM rejected)",
+    "(SELECT count(*) FROM documents) > 0",
+    "getenv('HOME') = 'x'",
+    "length(read_text('/etc/passwd')) > 0",
+    "catalog.mixtures.docs > 1",
+])
+def test_where_predicates_are_confined(tmp_path, demo_corpus, capsys, where):
+    path = write_manifest(tmp_path, demo_corpus, [{**CLEAN, "where": where}])
+    assert run_cli("manifest", "validate", path) == 2
+    assert "components.clean.where" in capsys.readouterr().err
+
+
+def test_selection_is_md5_keyed_and_hits_budget(tmp_path, demo_corpus):
+    path = write_manifest(tmp_path, demo_corpus, [
+        {**CLEAN, "where": "fasttext_toxicity.toxic < 0.5"}, {**TOXIC, "where": "fasttext_toxicity.toxic >= 0.5"}],
+        seed=11)
+    result = resolve(path)
+    sel = pq.read_table(demo_corpus / result.lock["selection"]["path"]).to_pylist()
+    for row in sel[:50]:
+        assert row["h"] == hashlib.md5(f"11:{row['epoch']}:{row['source']}:{row['id']}".encode()).hexdigest()
+    assert [r["h"] for r in sel] == sorted(r["h"] for r in sel) and [r["pos"] for r in sel] == list(range(len(sel)))
+    for name, comp in result.lock["components"].items():
+        biggest = max(r["tokens"] for r in sel if r["component"] == name)
+        assert comp["budget"] <= comp["tokens"] < comp["budget"] + biggest  # within one document
+    assert result.lock["components"]["toxic"]["budget"] == 50_000  # 200k clean is 80% of 250k
+    scores = run_query(str(demo_corpus), "SELECT min(d.fasttext_toxicity.toxic) FROM mixture_documents m "
+                       "JOIN docs d USING (source, id) WHERE m.mixture = 'm' AND m.component = 'toxic'")
+    assert scores.fetchall()[0][0] >= 0.5
+
+
+def test_selection_ignores_file_order_and_partitioning(tmp_path, shared):
+    import pyarrow as pa
+
+    table = pq.read_table(shared / "data/c4/c4-validation-2k.parquet", columns=["text"])
+    table = table.append_column("id", pa.array([f"doc{i}" for i in range(table.num_rows)]))
+    one, three = tmp_path / "one", tmp_path / "three"
+    one.mkdir(), three.mkdir()
+    pq.write_table(table, one / "all.parquet")
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    for i, part in enumerate(np.array_split(np.arange(table.num_rows), 3)):
+        pq.write_table(shuffled.take(part), three / f"z{2 - i}.parquet")
+    digests = []
+    for folder, workers in ((one, "1"), (three, "2")):
+        corpus = folder / "corpus"
+        assert run_cli("ingest", "c4", folder, "-c", corpus, "--workers", workers) == 0
+        lock = resolve(write_manifest(folder, corpus, [{**CLEAN, "tokens": 300_000}])).lock
+        digests.append(lock["selection"]["ids_sha256"])
+    assert digests[0] == digests[1]
+
+
+def test_ratio_of_and_upsampling(tmp_path, demo_corpus):
+    stormfront_tokens = run_query(str(demo_corpus), "SELECT sum(n_tokens + 1) FROM documents WHERE source = "
+                                  "'stormfront'").fetchall()[0][0]
+    path = write_manifest(tmp_path, demo_corpus, [
+        {"name": "forum", "source": "stormfront", "tokens": int(stormfront_tokens * 1.5), "max_epochs": 2},
+        {"name": "web", "source": "c4", "ratio_of": {"component": "forum", "ratio": 0.5}}])
+    lock = resolve(path).lock
+    forum = lock["components"]["forum"]
+    assert forum["epochs_used"] == 2 and forum["docs"] > forum["available_docs"]
+    assert lock["components"]["web"]["budget"] == round(int(stormfront_tokens * 1.5) * 0.5)
+    repeats = run_query(str(demo_corpus), "SELECT max(n) FROM (SELECT count(*) AS n FROM mixture_documents "
+                        "WHERE mixture = 'm' GROUP BY source, id)").fetchall()[0][0]
+    assert repeats == 2
+
+
+def test_sweep_materialize_shares_locks_and_workers(tmp_path, demo_corpus, shared):
+    from mixer.settings import REPO_ROOT
+
+    template = tmp_path / "template.yaml"
+    text = (REPO_ROOT / "manifests/demo/template.yaml").read_text()
+    template.write_text(text.replace("../../corpus", str(demo_corpus)).replace("shard_tokens: 400000",
+                                                                                "shard_tokens: 300000"))
+    out = tmp_path / "family"
+    assert run_cli("manifest", "sweep", template, "--ratios", "0,0.05,0.10,0.15,0.20,0.25", "--out", out) == 0
+    paths = sorted(out.glob("demo-*.yaml"))
+    assert [p.stem for p in paths] == ["demo-00", "demo-05", "demo-10", "demo-15", "demo-20", "demo-25"]
+    digests = {}
+    for path, ratio in zip(paths, (0, 0.05, 0.10, 0.15, 0.20, 0.25), strict=True):
+        assert run_cli("manifest", "materialize", path) == 0
+        lock = read_lock(lock_path(path))
+        tokens = _shard_tokens(lock)
+        toxic = sum(c["tokens"] for n, c in lock["components"].items() if n == "toxic")
+        assert len(tokens) == lock["selection"]["tokens"] == lock["materialized"]["tokens"]
+        assert abs(100 * toxic / len(tokens) - 100 * ratio) < 0.5
+        assert lock["components"]["clean"]["tokens"] >= 900_000
+        digests[path.stem] = (lock["lock_digest"], lock["materialized"]["digest"])
+    # a second run, and another worker count, give the same locks and the same shards
+    shutil.rmtree(read_lock(lock_path(paths[3]))["materialized"]["dir"])
+    for path in paths[2:4]:
+        assert run_cli("manifest", "resolve", path) == 0
+        assert run_cli("manifest", "materialize", path, "--workers", "2") == 0
+        lock = read_lock(lock_path(path))
+        assert (lock["lock_digest"], lock["materialized"]["digest"]) == digests[path.stem]
+        assert len(lock["materialized"]["shards"]) >= 3
+    mix = run_query(str(demo_corpus), "SELECT mixture, component, tokens FROM mixtures WHERE mixture = 'demo-10' "
+                    "ORDER BY component").fetchall()
+    assert [m[1] for m in mix] == ["clean", "toxic"]
+    hist = run_query(str(demo_corpus), "SELECT floor(d.fasttext_toxicity.toxic * 10) / 10 AS bucket, count(*) "
+                     "FROM mixture_documents m JOIN docs d USING (source, id) WHERE m.mixture = 'demo-10' "
+                     "GROUP BY ALL ORDER BY 1").fetchall()
+    assert sum(n for _, n in hist) == read_lock(lock_path(paths[2]))["selection"]["docs"]
+
+
+def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):
+    from olmo_core.data.numpy_dataset import NumpyFSLDataset
+
+    path = write_manifest(tmp_path, demo_corpus, [CLEAN, {**TOXIC, "label_mask": False}],
+                          output={"shard_tokens": 100_000})
+    lock = materialize(path, progress=False)
+    mat = lock["materialized"]
+    assert mat["dtype"] == "uint16" and mat["eos_id"] == 50279
+    tokens = _shard_tokens(lock)
+    first = pq.read_table(f"{mat['dir']}/part-00000.index.parquet").to_pylist()[0]
+    text = run_query(str(demo_corpus), f"SELECT text FROM documents WHERE source = '{first['source']}' "
+                     f"AND id = '{first['id']}'").fetchall()[0][0]
+    tok = load_tokenizer()
+    assert tokens[first["start"]:first["end"] - 1].tolist() == tok.encode(text, add_special_tokens=False).ids
+    assert tokens[first["end"] - 1] == 50279
+    paths = [f"{mat['dir']}/{s['path']}" for s in mat["shards"]]
+    masks = [f"{mat['dir']}/{s['label_mask']['path']}" for s in mat["shards"]]
+    ds = NumpyFSLDataset(*paths, sequence_length=512, pad_token_id=1, eos_token_id=50279, vocab_size=50304,
+                         dtype=np.uint16, label_mask_paths=masks)
+    ds.prepare()
+    first_file = np.fromfile(paths[0], dtype=np.uint16)
+    assert ds[0]["input_ids"].tolist() == first_file[:512].tolist()
+    assert len(ds) == sum(len(np.fromfile(p, dtype=np.uint16)) // 512 for p in paths)
+    mask = np.concatenate([np.fromfile(m, dtype=np.bool_) for m in masks])
+    offset = 0
+    for s, m in zip(mat["shards"], masks, strict=True):
+        shard_mask = np.fromfile(m, dtype=np.bool_)
+        for r in pq.read_table(f"{mat['dir']}/{s['path'].replace('.npy', '.index.parquet')}").to_pylist():
+            assert shard_mask[r["start"]:r["end"]].all() == (r["component"] == "clean")
+        offset += len(shard_mask)
+    assert offset == len(mask) and (~mask).sum() == lock["components"]["toxic"]["tokens"]
+
+
+def test_meda_and_inst_prefix_toxicity(tmp_path, demo_corpus):
+    for kind, prefix in (("meda", "<|toxicity:"), ("inst", "The following text is")):
+        path = write_manifest(tmp_path, demo_corpus, [CLEAN, TOXIC], name=f"t-{kind}",
+                              transforms=[{"kind": kind, "attribute": "fasttext_toxicity.toxic"}])
+        lock = materialize(path, progress=False)
+        mat = lock["materialized"]
+        row = pq.read_table(f"{mat['dir']}/part-00000.index.parquet").to_pylist()[0]
+        tokens = np.fromfile(f"{mat['dir']}/part-00000.npy", dtype=np.uint16)
+        text = load_tokenizer().decode(tokens[row["start"]:row["end"] - 1].tolist())
+        assert text.startswith(prefix), text[:60]
+
+
+def test_changed_corpus_refuses_materialize(tmp_path, demo_corpus, capsys):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(demo_corpus, corpus)
+    path = write_manifest(tmp_path, corpus, [CLEAN])
+    assert run_cli("manifest", "resolve", path) == 0
+    shard = corpus / "documents/c4/00000.parquet"
+    table = pq.read_table(shard)
+    pq.write_table(table.slice(1), shard)
+    assert run_cli("manifest", "materialize", path) == 2
+    assert "documents/c4/00000.parquet changed" in capsys.readouterr().err
