@@ -43,6 +43,7 @@ def ingest(
     keep_field: Annotated[list[str] | None, typer.Option("--keep-field", "-k", help="Extra field to keep (repeatable); kept fields also become the 'fields' attribute table.")] = None,
     tokenizer: Annotated[str, typer.Option(help="Tokenizer for n_tokens: hub id, tokenizer.json or a folder.")] = DEFAULT_TOKENIZER,
     split: Annotated[str, typer.Option(help="Split to read with --format hf.")] = "train",
+    subset: Annotated[str | None, typer.Option(help="Dataset config with --format hf, e.g. 'en' for allenai/c4.")] = None,
     workers: WorkersOpt = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing source of this name.")] = False,
 ) -> None:
@@ -55,7 +56,7 @@ def ingest(
 
     cfg = IngestConfig(source=source, paths=list(paths), corpus=str(corpus), format=format,
                        text_field=text_field, id_field=id_field or None, keep_fields=tuple(keep_field or ()),
-                       tokenizer=tokenizer, hf_split=split)
+                       tokenizer=tokenizer, hf_split=split, hf_subset=subset)
     summary = run_ingest(cfg, ExecutorConfig(workers=workers), overwrite=overwrite)
     table = Table(title=f"ingest {summary.source}", show_header=False)
     table.add_row("records in", f"{summary.records_in:,}")

@@ -34,6 +34,7 @@ class IngestConfig:
     keep_fields: tuple[str, ...] = ()
     tokenizer: str = DEFAULT_TOKENIZER
     hf_split: str = "train"
+    hf_subset: str | None = None
 
 
 @dataclass
@@ -174,7 +175,8 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
         paths_file = str(paths_file)
         tasks = len(inputs)
     pipeline = [
-        build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split),
+        build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
+                     cfg.hf_subset),
         CountTokens(cfg.tokenizer),
         StageShards(str(layout.staging(cfg.source)), cfg.source, cfg.keep_fields),
     ]

@@ -35,13 +35,15 @@ def build_reader(
     id_field: str | None,
     keep_fields: tuple[str, ...],
     hf_split: str = "train",
+    hf_subset: str | None = None,
 ) -> BaseReader:
     """A datatrove reader for one format, reading the files listed in paths_file (relative to root)."""
     if fmt == "hf":
         local = Path(root)
         from_disk = local.is_dir() and (local / "dataset_info.json").exists() and (local / "state.json").exists()
         reader = StoreHuggingFaceReader(
-            dataset=root, dataset_options=None if from_disk else {"split": hf_split}, load_from_disk=from_disk
+            dataset=root, load_from_disk=from_disk,
+            dataset_options=None if from_disk else {"split": hf_split, **({"name": hf_subset} if hf_subset else {})},
         )
     else:
         cls = {"jsonl": StoreJsonlReader, "parquet": StoreParquetReader, "csv": StoreCsvReader,

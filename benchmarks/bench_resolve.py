@@ -1,0 +1,116 @@
+"""Resolve speed and memory: `toxmix manifest resolve` vs a hand-written DuckDB window query.
+
+A synthetic store of N documents (two sources, half each, 8 shards per source) with one attribute table.
+The hand-written query is the core of any such selection: a running token sum in md5 order per source,
+cut at the budget. toxmix also checks feasibility, writes the ordered selection, hashes it, fingerprints
+the corpus files, writes the lock and registers the mixture. Each measurement runs in a fresh process.
+Run: .venv/bin/python benchmarks/bench_resolve.py --docs 1000000 10000000
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from common import peak_rss_mb, report
+
+from mixer.store import write_json
+from mixer.tokenizer import tokenizer_info
+
+SHARDS = 8
+BUDGET_FRACTION = 0.4
+
+
+def build_store(root: Path, n_docs: int) -> dict:
+    """Documents (id, source, text, n_bytes, n_tokens) and attributes, 8 shards per source."""
+    rng = np.random.default_rng(0)
+    tok = tokenizer_info()
+    tokens = {}
+    for source in ("web", "forum"):
+        per_source = n_docs // 2
+        total = 0
+        for shard, rows in enumerate(np.array_split(np.arange(per_source), SHARDS)):
+            n = len(rows)
+            ids = pa.array([f"{source}-{i}" for i in rows])
+            n_tokens = rng.integers(20, 2000, n)
+            total += int(n_tokens.sum()) + n
+            docs = pa.table({"id": ids, "source": pa.array([source] * n), "text": pa.array([""] * n),
+                             "n_bytes": pa.array(n_tokens * 4), "n_tokens": pa.array(n_tokens)})
+            attrs = pa.table({"id": ids, "source": pa.array([source] * n),
+                              "toxic": pa.array(rng.random(n, dtype=np.float32))})
+            for kind, table in (("documents", docs), ("attributes/fasttext_toxicity", attrs)):
+                path = root / kind / source / f"{shard:05d}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, path, compression="zstd")
+        write_json(root / "meta" / "sources" / f"{source}.json",
+                   {"source": source, "documents": per_source, "tokenizer": {"name": tok.name, "sha256": tok.sha256}})
+        tokens[source] = total
+    return tokens
+
+
+def baseline(corpus: Path, budget: int) -> None:
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2})
+    docs, attrs = corpus / "documents/*/*.parquet", corpus / "attributes/fasttext_toxicity/*/*.parquet"
+    n = con.execute(f"""
+        SELECT count(*) FROM (
+            SELECT d.source, d.id, sum(d.n_tokens + 1) OVER (
+                PARTITION BY d.source ORDER BY md5('1:0:' || d.source || ':' || d.id) ROWS UNBOUNDED PRECEDING) AS cum
+            FROM read_parquet('{docs}') d JOIN read_parquet('{attrs}') a ON a.source = d.source AND a.id = d.id
+            WHERE (d.source = 'web' AND a.toxic < 0.5) OR d.source = 'forum'
+        ) WHERE cum <= {budget}""").fetchall()[0][0]
+    assert n > 0
+
+
+def _child(kind: str, target: str, budget: int) -> None:
+    import duckdb  # noqa: F401 - imports are not part of the timing, for either side
+
+    from mixer.manifest.resolve import resolve
+
+    start = time.perf_counter()
+    baseline(Path(target), budget) if kind == "baseline" else resolve(Path(target))
+    print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}))
+
+
+def _measure(kind: str, target: Path, budget: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, str(target), str(budget)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return json.loads(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], int(args.child[2]))
+        return
+    for n_docs in args.docs:
+        work = Path(tempfile.mkdtemp(prefix="bench-resolve-"))
+        corpus = work / "corpus"
+        tokens = build_store(corpus, n_docs)
+        budget = int(tokens["web"] * 0.5 * BUDGET_FRACTION)
+        manifest = work / "m.yaml"
+        manifest.write_text(yaml.safe_dump({"name": "bench", "corpus": str(corpus), "seed": 1, "components": [
+            {"name": "clean", "source": "web", "where": "fasttext_toxicity.toxic < 0.5", "tokens": budget},
+            {"name": "toxic", "source": "forum", "tokens": budget}]}))
+        base = _measure("baseline", corpus, budget)
+        ours = _measure("toxmix", manifest, budget)
+        report("resolve_two_components", {
+            "docs": n_docs, "baseline_s": round(base["seconds"], 2), "baseline_peak_mb": round(base["peak_rss_mb"]),
+            "toxmix_s": round(ours["seconds"], 2), "toxmix_peak_mb": round(ours["peak_rss_mb"]),
+            "time_ratio": round(ours["seconds"] / base["seconds"], 2),
+        })
+
+
+if __name__ == "__main__":
+    main()
