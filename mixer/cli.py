@@ -79,6 +79,9 @@ def _register_subapps() -> None:
     app.add_typer(classifiers_app, name="classifiers")
     app.add_typer(manifest_app, name="manifest")
     register(app)
+    from train.cli import register as register_train
+
+    register_train(app)
 
 
 def main(argv: list[str] | None = None) -> int:

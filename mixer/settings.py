@@ -24,8 +24,11 @@ def shared_path(*parts: str) -> Path:
 
 
 def default_threads() -> int:
-    """Threads to use for compute: $OMP_NUM_THREADS, else the cores this process may use."""
-    env = os.environ.get("OMP_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, len(os.sched_getaffinity(0)))
+    """Threads for compute: the cores this process may use, or fewer if $OMP_NUM_THREADS asks.
+
+    More threads than cores (oversubscription) makes CPU training several times slower, so a larger
+    $OMP_NUM_THREADS is capped at the core count.
+    """
+    cores = max(1, len(os.sched_getaffinity(0)))
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(env)) if env.isdigit() and int(env) > 0 else cores

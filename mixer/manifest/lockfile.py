@@ -84,3 +84,30 @@ def write_lock(path: Path, lock: dict) -> None:
     """Write a lock file atomically, with its digest."""
     lock["lock_digest"] = lock_digest(lock)
     write_json(path, lock)
+
+
+def verify_shards(lock: dict) -> None:
+    """Refuse token files that are missing or differ from the checksums in the lock, naming the file."""
+    mat = lock.get("materialized")
+    if not mat:
+        raise ToxmixError("the lock has no token files yet; run 'toxmix manifest materialize' first")
+    for shard in mat["shards"]:
+        files = [(shard["path"], shard["sha256"])]
+        if "label_mask" in shard:
+            files.append((shard["label_mask"]["path"], shard["label_mask"]["sha256"]))
+        for name, digest in files:
+            path = Path(mat["dir"]) / name
+            if not path.is_file():
+                raise ToxmixError(f"token file {path} is missing; run 'toxmix manifest materialize' again")
+            if file_sha256(path) != digest:
+                raise ToxmixError(f"token file {path} changed since it was materialized (sha256 mismatch); "
+                                  "run 'toxmix manifest materialize' again")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()

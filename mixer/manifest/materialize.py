@@ -6,7 +6,6 @@ own token counts, so which document lands in which shard is fixed before any tok
 independent, atomic job, and 1 or N workers give the same bytes.
 """
 
-import hashlib
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from rich.progress import Progress
 
 from mixer.catalog import open_catalog
 from mixer.errors import ToxmixError
-from mixer.manifest.lockfile import canonical_sha256, lock_path, read_lock, verify_corpus, write_lock
+from mixer.manifest.lockfile import canonical_sha256, file_sha256, lock_path, read_lock, verify_corpus, write_lock
 from mixer.manifest.schema import Manifest, load_manifest
 from mixer.manifest.transforms import apply_transform, attribute_parts
 from mixer.settings import default_threads
@@ -151,14 +150,6 @@ def _init_worker(threads: int) -> None:
     os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = True) -> dict:
     """Write the locked selection as token files; resumes, and re-runs give byte-identical shards."""
     from mixer.manifest.resolve import corpus_of, resolve
@@ -194,9 +185,9 @@ def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = Tr
     for job in jobs:
         npy = out / f"{job.stem}.npy"
         entry = {"path": npy.name, "tokens": npy.stat().st_size // np.dtype(dtype).itemsize,
-                 "docs": job.last_pos - job.first_pos + 1, "sha256": _sha256(npy)}
+                 "docs": job.last_pos - job.first_pos + 1, "sha256": file_sha256(npy)}
         if masked:
-            entry["label_mask"] = {"path": f"{job.stem}.mask.npy", "sha256": _sha256(out / f"{job.stem}.mask.npy")}
+            entry["label_mask"] = {"path": f"{job.stem}.mask.npy", "sha256": file_sha256(out / f"{job.stem}.mask.npy")}
         shards.append(entry)
     lock["materialized"] = {"dir": str(out), "dtype": dtype, "eos_id": lock["tokenizer"]["eos_id"],
                             "pad_id": _pad_id(manifest.tokenizer), "shards": shards,

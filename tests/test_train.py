@@ -1,0 +1,155 @@
+"""Training from a manifest with OLMo-core: presets, the objective, resume, export and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import run_cli, write_manifest
+
+from mixer.errors import ToxmixError
+from train.config import TrainRun, olmo_core_configs
+from train.export import load_trained_model
+from train.launch import launch
+from train.plan import plan_run
+from train.presets import PRESETS, get_preset, model_config, padded_vocab_size
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory, demo_corpus):
+    """A 10 % toxic mixture of the demo corpus, about 330k tokens, materialized."""
+    folder = tmp_path_factory.mktemp("mix")
+    path = write_manifest(folder, demo_corpus, [
+        {"name": "clean", "source": "c4", "tokens": 300_000},
+        {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.1}], name="tox10")
+    assert run_cli("manifest", "materialize", path) == 0
+    return path
+
+
+def _metrics(run: TrainRun) -> list[dict]:
+    return [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()]
+
+
+def test_olmo1_preset_is_olmo_1b_exactly():
+    p = get_preset("olmo1-1b")
+    assert padded_vocab_size(50280) == 50304
+    assert model_config(p, 50304).num_params == 1_176_764_416
+    assert (p.d_model, p.n_layers, p.n_heads, p.hidden_size, p.rope_theta, p.sequence_length) == (
+        2048, 16, 16, 8192, 10_000, 2048)
+    assert (p.lr, p.betas, p.weight_decay, p.max_grad_norm, p.warmup_steps, p.final_lr_fraction) == (
+        4e-4, (0.9, 0.95), 0.1, 1.0, 2000, 0.1)
+    assert model_config(get_preset("tiny"), 50304).num_params < 1_000_000
+    assert 8e6 < model_config(get_preset("small"), 50304).num_params < 12e6
+    assert set(PRESETS) == {"tiny", "small", "olmo1-1b", "olmo2-1b"}
+
+
+def test_dry_run_and_unknown_preset(mixture, capsys):
+    assert run_cli("train", mixture, "--preset", "olmo1-1b", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "1,176,764,416 parameters" in out and '"rope"' in out and '"theta": 10000' in out
+    assert run_cli("train", mixture, "--preset", "olmo7b") == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'olmo7b'" in err and "tiny" in err and "olmo1-1b" in err
+
+
+def test_loss_is_next_token_cross_entropy(tmp_path, mixture):
+    """The trainer's loss at step k+1 equals next-token CE of the step-k weights on batch k+1."""
+    run = plan_run(mixture, "tiny", seed=5, steps=21, checkpoint_interval=20, out=str(tmp_path / "run"),
+                   progress=False)
+    run.save()
+    assert launch(run) == 0
+    reported = {r["step"]: r["loss"] for r in _metrics(run)}
+    cfgs = olmo_core_configs(run)
+    dataset = cfgs["dataset"].build()
+    dataset.prepare()
+    loader = cfgs["data_loader"].build(dataset, dp_process_group=None)
+    loader.reshuffle(epoch=1)
+    batch = [b for _, b in zip(range(21), iter(loader), strict=False)][-1]
+    ids = batch["input_ids"]
+    model = load_trained_model(run, step=20)
+    with torch.no_grad():
+        logits = model(ids).float()
+    vocab = logits.size(-1)
+    next_token = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), ids[:, 1:].reshape(-1)).item()
+    two_ahead = F.cross_entropy(logits[:, :-2].reshape(-1, vocab), ids[:, 2:].reshape(-1)).item()
+    assert reported[21] == pytest.approx(next_token, abs=2e-5)
+    assert abs(reported[21] - two_ahead) > 1e-3  # 50x the tolerance: the check tells the two apart
+    assert reported[21] < reported[1] - 1.0  # and the loss fell
+
+
+def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture):
+    full = plan_run(mixture, "tiny", seed=2, steps=24, checkpoint_interval=8, out=str(tmp_path / "full"),
+                    progress=False)
+    full.save()
+    assert launch(full) == 0
+    killed = plan_run(mixture, "tiny", seed=2, steps=24, checkpoint_interval=8, out=str(tmp_path / "killed"),
+                      progress=False)
+    killed.save()
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    proc = subprocess.Popen([sys.executable, "-m", "train.entry", killed.run_dir], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (killed.checkpoints / "step16").is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed.checkpoints / "step24").exists()
+    assert launch(killed) == 0
+    a, b = _metrics(full), _metrics(killed)
+    assert [r["step"] for r in b] == list(range(1, 25))
+    np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-5)
+
+
+def test_export_loads_in_transformers_with_equal_logits(tmp_path, mixture, capsys):
+    out = tmp_path / "run"
+    assert run_cli("train", mixture, "--preset", "tiny", "--steps", "12", "--checkpoint-interval", "6",
+                   "--out", out, "--seed", "4") == 0
+    text = capsys.readouterr().out
+    assert "done: loss" in text
+    assert run_cli("export", out, "--hf", tmp_path / "hf") == 0
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert type(hf).__name__ == "OlmoForCausalLM" and tok.eos_token_id == 50279
+    ids = torch.tensor([tok("The weather today is mild and the garden is green.")["input_ids"]])
+    ours = load_trained_model(TrainRun.load(out))
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
+    rows = __import__("duckdb").connect(str(tmp_path / "registry.duckdb")).execute(
+        "SELECT status, steps FROM runs").fetchall()
+    assert rows == [("done", 12)]
+
+
+def test_changed_token_file_refuses_to_train(tmp_path, demo_corpus, capsys):
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 100_000}],
+                          name="changed")
+    assert run_cli("manifest", "materialize", path) == 0
+    lock = json.loads(path.with_name("changed.lock.json").read_text())
+    shard = f"{lock['materialized']['dir']}/{lock['materialized']['shards'][0]['path']}"
+    data = np.fromfile(shard, dtype=np.uint16)
+    data[5] += 1
+    data.tofile(shard)
+    with pytest.raises(ToxmixError, match="part-00000.npy changed since it was materialized"):
+        plan_run(path, "tiny")
+
+
+def test_too_small_for_one_batch(tmp_path, demo_corpus, capsys):
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 5_000}], name="wee")
+    assert run_cli("train", path, "--preset", "small") == 2
+    assert "fewer than one batch" in capsys.readouterr().err
+
+
+def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
+    out = tmp_path / "multi"
+    assert run_cli("train", mixture, "--preset", "small", "--nnodes", "2", "--nproc", "1", "--out", out) == 0
+    script = (out / "slurm.sbatch").read_text()
+    assert "#SBATCH --nodes=2" in script and "torch.distributed.run" in script and "--nnodes=2" in script
+    assert "--node-rank=<NODE_RANK>" in capsys.readouterr().out

@@ -1,0 +1,67 @@
+"""Trainer callbacks: metrics to JSONL (rewound on resume), and a progress bar."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from olmo_core.distributed.utils import get_rank
+from olmo_core.train.callbacks import Callback
+
+KEPT = {"train/CE loss": "loss", "optim/LR (group 0)": "lr", "optim/total grad norm": "grad_norm",
+        "throughput/device/TPS": "tokens_per_s", "throughput/device/MFU": "mfu", "throughput/total tokens": "tokens"}
+
+
+@dataclass
+class JsonlMetricsCallback(Callback):
+    """One JSON line per step: step, loss, lr, grad_norm, tokens_per_s, mfu (on GPUs) and tokens."""
+
+    path: str = "metrics.jsonl"
+
+    def pre_train(self):
+        # after a resume, drop lines past the checkpoint so the file reads as one uninterrupted run
+        path = Path(self.path)
+        if path.is_file():
+            lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
+            path.write_text("".join(ln + "\n" for ln in lines))
+
+    def log_metrics(self, step: int, metrics: dict[str, float]):
+        if get_rank() != 0:
+            return
+        row = {"step": step, **{name: float(metrics[key]) for key, name in KEPT.items() if key in metrics}}
+        if "loss" in row:  # OLMo-core logs a step's metrics together; write at once so a kill loses nothing
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+@dataclass
+class ProgressCallback(Callback):
+    """A rich progress bar over optimizer steps, with the latest loss."""
+
+    enabled: bool = True
+    _progress: object = None
+    _task: object = None
+    _loss: float | None = None
+
+    def pre_train(self):
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=self.trainer.max_steps, completed=self.step, loss="-")
+
+    def log_metrics(self, step: int, metrics: dict[str, float]):
+        if "train/CE loss" in metrics:
+            self._loss = float(metrics["train/CE loss"])
+
+    def post_step(self):
+        if self._progress is not None:
+            loss = f"{self._loss:.3f}" if self._loss is not None else "-"
+            self._progress.update(self._task, completed=self.step, loss=loss)
+
+    def close(self):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,52 @@
+"""The training process: `python -m train.entry RUN_DIR`, on its own or under torchrun."""
+
+import logging
+import os
+import sys
+
+
+def build_trainer(run):
+    """Build model, train module, data loader and trainer from a run's OLMo-core configs."""
+    from olmo_core.utils import seed_all
+
+    from train.config import olmo_core_configs
+
+    cfgs = olmo_core_configs(run)
+    seed_all(run.seed)
+    model = cfgs["model"].build(init_device="meta" if run.device == "cuda" else "cpu")
+    train_module = cfgs["train_module"].build(model)
+    dataset = cfgs["dataset"].build()
+    data_loader = cfgs["data_loader"].build(dataset, dp_process_group=train_module.dp_process_group)
+    return cfgs["trainer"].build(train_module, data_loader)
+
+
+def train(run) -> None:
+    """Train, resuming from the newest checkpoint in the run directory if there is one."""
+    trainer = build_trainer(run)
+    trainer.maybe_load_checkpoint(str(run.checkpoints))
+    trainer.fit()
+
+
+def main(run_dir: str) -> None:
+    """Set up the process (threads, distributed backend) and train the run in run_dir."""
+    import torch
+    from olmo_core.train import prepare_training_environment, teardown_training_environment
+
+    from train.config import TrainRun
+
+    run = TrainRun.load(run_dir)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"
+    if run.device == "cpu":
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    prepare_training_environment(seed=run.seed, backend="cpu:gloo,cuda:nccl" if distributed else None)
+    if not os.environ.get("TOXMIX_VERBOSE"):
+        # the progress bar and metrics.jsonl say what matters; OLMo-core's INFO lines are for debugging
+        logging.getLogger("olmo_core").setLevel(logging.WARNING)
+    try:
+        train(run)
+    finally:
+        teardown_training_environment()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,89 @@
+"""Exporting a run's checkpoint as a transformers model (OlmoForCausalLM or Olmo2ForCausalLM) with its tokenizer."""
+
+import re
+from pathlib import Path
+
+import torch
+
+from mixer.errors import ToxmixError
+from mixer.tokenizer import load_tokenizer
+from train.config import TrainRun
+from train.presets import Preset, model_config
+
+
+def latest_checkpoint(run: TrainRun, step: int | None = None) -> Path:
+    """The newest (or the given) stepN checkpoint folder of a run."""
+    steps = sorted((int(m.group(1)), p) for p in run.checkpoints.glob("step*")
+                   if (m := re.fullmatch(r"step(\d+)", p.name)) and (p / "model_and_optim").is_dir())
+    if step is not None:
+        steps = [s for s in steps if s[0] == step]
+    if not steps:
+        raise ToxmixError(f"no checkpoint{f' at step {step}' if step is not None else ''} in {run.checkpoints}")
+    return steps[-1][1]
+
+
+def load_trained_model(run: TrainRun, step: int | None = None):
+    """The OLMo-core model of a run with its checkpoint's weights, on the CPU."""
+    from olmo_core.distributed.checkpoint import load_model_and_optim_state
+
+    model = model_config(run.settings, run.padded_vocab_size).build(init_device="cpu")
+    load_model_and_optim_state(str(latest_checkpoint(run, step) / "model_and_optim"), model)
+    return model.eval()
+
+
+def hf_config(p: Preset, vocab_size: int, eos_id: int, pad_id: int):
+    """The transformers config matching a preset."""
+    from transformers import Olmo2Config, OlmoConfig
+
+    common = dict(vocab_size=vocab_size, hidden_size=p.d_model, intermediate_size=p.hidden_size,
+                  num_hidden_layers=p.n_layers, num_attention_heads=p.n_heads, num_key_value_heads=p.n_heads,
+                  max_position_embeddings=p.sequence_length, rope_theta=float(p.rope_theta), attention_bias=False,
+                  eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None)
+    if p.arch == "olmo1":
+        return OlmoConfig(**common, tie_word_embeddings=True, clip_qkv=None)
+    return Olmo2Config(**common, rms_norm_eps=1e-6, tie_word_embeddings=False)
+
+
+def olmo1_state_to_hf(state: dict, n_layers: int) -> dict:
+    """OLMo-core keys -> transformers Olmo keys (OLMo-1 norms have no weights; the LM head is tied)."""
+    out = {"model.embed_tokens.weight": state["embeddings.weight"]}
+    names = {"attention.w_q": "self_attn.q_proj", "attention.w_k": "self_attn.k_proj",
+             "attention.w_v": "self_attn.v_proj", "attention.w_out": "self_attn.o_proj",
+             "feed_forward.w1": "mlp.gate_proj", "feed_forward.w3": "mlp.up_proj", "feed_forward.w2": "mlp.down_proj"}
+    for i in range(n_layers):
+        for ours, theirs in names.items():
+            out[f"model.layers.{i}.{theirs}.weight"] = state[f"blocks.{i}.{ours}.weight"]
+    return out
+
+
+def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> Path:
+    """Write the run's model and tokenizer as a transformers checkpoint folder."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    run = TrainRun.load(run_dir)
+    model = load_trained_model(run, step)
+    p = run.settings
+    config = hf_config(p, run.padded_vocab_size, run.eos_id, run.pad_id)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if p.arch == "olmo1":
+        hf_state = olmo1_state_to_hf(state, p.n_layers)
+    else:
+        from olmo_core.nn.hf.convert import convert_state_to_hf
+
+        hf_state = convert_state_to_hf(config, state)
+    hf_model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = hf_model.load_state_dict(hf_state, strict=False)
+    missing = [k for k in missing if not (config.tie_word_embeddings and k == "lm_head.weight")]
+    if missing or unexpected:
+        raise ToxmixError(f"export does not map cleanly: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    if config.tie_word_embeddings:
+        hf_model.tie_weights()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hf_model.save_pretrained(out)
+    tok_file = out / "tokenizer.json"
+    load_tokenizer(run.tokenizer).save(str(tok_file))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
+                                        pad_token="<|padding|>" if run.pad_id == 1 else "<|endoftext|>")
+    tokenizer.save_pretrained(out)
+    return out

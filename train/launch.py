@@ -1,0 +1,52 @@
+"""Starting a run: one CPU process, torchrun on GPUs, or a torchrun command and Slurm script for many nodes."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from mixer.errors import ToxmixError
+from mixer.settings import default_threads
+from train.config import TrainRun
+
+
+def torchrun_command(run: TrainRun, node_rank: str = "0", master: str = "localhost") -> list[str]:
+    """The torchrun command that trains `run`."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={run.nproc}"]
+    if run.nnodes > 1:
+        cmd += [f"--nnodes={run.nnodes}", f"--node-rank={node_rank}", f"--master-addr={master}", "--master-port=29500"]
+    return cmd + ["-m", "train.entry", run.run_dir]
+
+
+def slurm_script(run: TrainRun) -> str:
+    """An sbatch script that runs torchrun on every node of the allocation."""
+    cmd = shlex.join(torchrun_command(run, node_rank="$SLURM_NODEID", master="$MASTER_ADDR"))
+    cmd = cmd.replace("'$SLURM_NODEID'", "$SLURM_NODEID").replace("'--master-addr=$MASTER_ADDR'",
+                                                                   "--master-addr=$MASTER_ADDR")
+    return f"""#!/bin/bash
+#SBATCH --job-name={run.name}
+#SBATCH --nodes={run.nnodes}
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node={run.nproc}
+#SBATCH --output={run.run_dir}/slurm-%j.out
+set -euo pipefail
+export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+export OMP_NUM_THREADS=8
+cd {shlex.quote(str(Path.cwd()))}
+srun bash -c '{cmd}'
+"""
+
+
+def launch(run: TrainRun) -> int:
+    """Train in a child process (so threads, devices and crashes stay isolated); return its exit code."""
+    env = dict(os.environ)
+    if run.device == "cpu":
+        if run.nproc > 1:
+            raise ToxmixError("--nproc > 1 needs GPUs; on a CPU one process uses every core")
+        env["OMP_NUM_THREADS"] = str(default_threads())
+        cmd = [sys.executable, "-m", "train.entry", run.run_dir]
+    else:
+        cmd = torchrun_command(run)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return subprocess.call(cmd, env=env)
