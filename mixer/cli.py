@@ -82,6 +82,9 @@ def _register_subapps() -> None:
     from train.cli import register as register_train
 
     register_train(app)
+    from probe.cli import register as register_probe
+
+    register_probe(app)
 
 
 def main(argv: list[str] | None = None) -> int:

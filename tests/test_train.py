@@ -153,3 +153,23 @@ def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
     script = (out / "slurm.sbatch").read_text()
     assert "#SBATCH --nodes=2" in script and "torch.distributed.run" in script and "--nnodes=2" in script
     assert "--node-rank=<NODE_RANK>" in capsys.readouterr().out
+
+
+def test_train_sweep_registers_every_run(tmp_path, demo_corpus, capsys):
+    family = tmp_path / "family"
+    family.mkdir()
+    for share in (0.05, 0.1):
+        write_manifest(family, demo_corpus, [
+            {"name": "clean", "source": "c4", "tokens": 60_000},
+            {"name": "toxic", "source": ["stormfront", "davidson"], "share": share}],
+            name=f"f{int(share * 100):02d}")
+    runs = tmp_path / "runs"
+    assert run_cli("train", "sweep", family, "--preset", "tiny", "--seeds", "1,2", "--steps", "3",
+                   "--out", runs) == 0
+    import duckdb
+
+    rows = duckdb.connect(str(runs / "registry.duckdb")).execute(
+        "SELECT run, seed, status, steps, lock_digest IS NOT NULL FROM runs ORDER BY run").fetchall()
+    assert rows == [("f05-tiny-s1", 1, "done", 3, True), ("f05-tiny-s2", 2, "done", 3, True),
+                    ("f10-tiny-s1", 1, "done", 3, True), ("f10-tiny-s2", 2, "done", 3, True)]
+    assert "f10-tiny-s2" in capsys.readouterr().out

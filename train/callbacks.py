@@ -1,6 +1,7 @@
 """Trainer callbacks: metrics to JSONL (rewound on resume), and a progress bar."""
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ class JsonlMetricsCallback(Callback):
     def log_metrics(self, step: int, metrics: dict[str, float]):
         if get_rank() != 0:
             return
-        row = {"step": step, **{name: float(metrics[key]) for key, name in KEPT.items() if key in metrics}}
+        row = {"step": step, "time": round(time.time(), 4),
+               **{name: float(metrics[key]) for key, name in KEPT.items() if key in metrics}}
         if "loss" in row:  # OLMo-core logs a step's metrics together; write at once so a kill loses nothing
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import warnings
 
 
 def build_trainer(run):
@@ -39,6 +40,8 @@ def main(run_dir: str) -> None:
     if run.device == "cpu":
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     prepare_training_environment(seed=run.seed, backend="cpu:gloo,cuda:nccl" if distributed else None)
+    # single-process CPU runs save checkpoints without a process group, on purpose
+    warnings.filterwarnings("ignore", message="torch.distributed is disabled")
     if not os.environ.get("TOXMIX_VERBOSE"):
         # the progress bar and metrics.jsonl say what matters; OLMo-core's INFO lines are for debugging
         logging.getLogger("olmo_core").setLevel(logging.WARNING)
