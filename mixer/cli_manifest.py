@@ -27,12 +27,10 @@ def _components_table(lock: dict) -> Table:
 def validate(manifest: ManifestArg) -> None:
     """Check a manifest against its schema and its corpus (sources, columns, tokenizer, feasibility)."""
     from mixer.cli import out
-    from mixer.manifest.budget import component_budgets
     from mixer.manifest.check import check_manifest
 
-    m = check_manifest(manifest)
-    budgets = component_budgets(m)
-    out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in budgets.items()))
+    checked = check_manifest(manifest)
+    out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in checked.budgets.items()))
 
 
 @app.command()

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from mixer.catalog import open_catalog
 from mixer.errors import ToxmixError
-from mixer.manifest.budget import component_budgets
 from mixer.manifest.check import check_manifest
-from mixer.manifest.compile import HASH_SPEC, CompiledComponent, compile_manifest
+from mixer.manifest.compile import HASH_SPEC, CompiledComponent
 from mixer.manifest.lockfile import (
     canonical_sha256,
     corpus_fingerprint,
@@ -20,7 +18,7 @@ from mixer.manifest.lockfile import (
     write_lock,
 )
 from mixer.manifest.registry import register_mixture
-from mixer.manifest.schema import Manifest, load_manifest
+from mixer.manifest.schema import Manifest
 from mixer.store import CorpusLayout
 from mixer.tokenizer import tokenizer_info
 
@@ -73,15 +71,9 @@ def _check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled
 
 def resolve(manifest_path: str | Path) -> Resolved:
     """Resolve a manifest into a selection and a lock; the same inputs always give the same lock."""
-    manifest, base = load_manifest(manifest_path)
-    layout = corpus_of(manifest, base)
-    sources = layout.sources()
-    budgets = component_budgets(manifest)
+    checked = check_manifest(manifest_path)
+    manifest, layout, compiled, con = checked.manifest, checked.layout, checked.compiled, checked.con
     used_sources = {s for c in manifest.components for s in c.sources}
-    check_manifest(manifest_path)
-    tokenizer = check_tokenizer(manifest, layout, used_sources)
-    con = open_catalog(str(layout.root))
-    compiled = compile_manifest(manifest, budgets, con, sources)
     available = _check_feasible(con, manifest, compiled)
 
     selection = layout.root / "mixtures" / f"{manifest.name}.parquet"
@@ -117,7 +109,7 @@ def resolve(manifest_path: str | Path) -> Resolved:
         "manifest": {"name": manifest.name, "sha256": canonical_sha256(manifest.model_dump(mode="json"))},
         "seed": manifest.seed,
         "hash": HASH_SPEC,
-        "tokenizer": tokenizer,
+        "tokenizer": checked.tokenizer,
         "corpus": corpus_fingerprint(layout, sorted(set(read_files))),
         "components": components,
         "selection": {"path": str(selection.relative_to(layout.root)),
