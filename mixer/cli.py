@@ -17,8 +17,10 @@ app = typer.Typer(
     name="toxmix",
     help=(
         "Curate, tag and mix pretraining data; train, probe and evaluate models on the mixtures.\n\n"
-        "The data path: `ingest` documents into a corpus store, `tag` them with scorers, ask questions with "
-        "`sql` and `stats`, then write a mixture manifest."
+        "The path: `ingest` documents into a corpus store; `tag` them with scorers (`classifiers train-fasttext` "
+        "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
+        "`train` on it and `export` the model. `toy` runs the study's toy experiment.\n\n"
+        "Shared data is read from $TOXMIX_SHARED (default ../shared). Every command has --help with an example."
     ),
     no_args_is_help=True,
     add_completion=False,
