@@ -173,3 +173,18 @@ def test_train_sweep_registers_every_run(tmp_path, demo_corpus, capsys):
     assert rows == [("f05-tiny-s1", 1, "done", 3, True), ("f05-tiny-s2", 2, "done", 3, True),
                     ("f10-tiny-s1", 1, "done", 3, True), ("f10-tiny-s2", 2, "done", 3, True)]
     assert "f10-tiny-s2" in capsys.readouterr().out
+
+
+def test_two_processes_through_torchrun_match_one(tmp_path, mixture):
+    """torchrun with 2 CPU processes (gloo, DDP) splits the same global batch: the same loss curve as 1 process."""
+    runs = []
+    for nproc in (1, 2):
+        run = plan_run(mixture, "tiny", seed=8, steps=5, nproc=nproc, checkpoint_interval=5,
+                       out=str(tmp_path / f"p{nproc}"), progress=False)
+        run.save()
+        assert launch(run) == 0
+        runs.append(run)
+    one, two = (_metrics(r) for r in runs)
+    assert [r["step"] for r in two] == [1, 2, 3, 4, 5]  # only rank 0 writes metrics
+    np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=0, atol=1e-4)
+    assert (runs[1].checkpoints / "step5" / "model_and_optim").is_dir()

@@ -94,9 +94,14 @@ class TrainRun:
                 f"the mixture holds {instances:,} sequences of {p.sequence_length} tokens, fewer than one batch of "
                 f"{p.global_batch_sequences:,} for preset {p.name!r}; use a smaller preset or a larger manifest"
             )
-        if p.global_batch_sequences % (world * p.rank_microbatch_sequences):
+        if p.global_batch_sequences % world or (p.global_batch_sequences // world) % self.microbatch_sequences():
             raise ToxmixError(f"global batch {p.global_batch_sequences} sequences does not split into {world} ranks "
-                              f"x micro-batches of {p.rank_microbatch_sequences}")
+                              f"x micro-batches of {self.microbatch_sequences()}")
+
+    def microbatch_sequences(self) -> int:
+        """Sequences per forward pass on a rank: the preset's, or the whole rank batch when that is smaller."""
+        p = self.settings
+        return min(p.rank_microbatch_sequences, max(1, p.global_batch_sequences // (self.nproc * self.nnodes)))
 
 
 def with_overrides(preset: Preset, steps: int | None) -> Preset:
@@ -128,16 +133,19 @@ def olmo_core_configs(run: TrainRun) -> dict:
     )
     data_loader = NumpyDataLoaderConfig(global_batch_size=p.global_batch_tokens, seed=run.seed, num_workers=0)
     gpu = run.device == "cuda"
+    world = run.nproc * run.nnodes
     train_module = TransformerTrainModuleConfig(
-        rank_microbatch_size=p.rank_microbatch_sequences * p.sequence_length,
+        rank_microbatch_size=run.microbatch_sequences() * p.sequence_length,
         max_sequence_length=p.sequence_length,
         optim=AdamWConfig(lr=p.lr, betas=p.betas, weight_decay=p.weight_decay,
                           group_overrides=[OptimGroupOverride(params=["embeddings.weight"],
                                                               opts={"weight_decay": 0.0})]),
         scheduler=CosWithWarmup(warmup_steps=p.warmup_steps, alpha_f=p.final_lr_fraction),
         max_grad_norm=p.max_grad_norm,
-        dp_config=TransformerDataParallelConfig(name=DataParallelType.fsdp, param_dtype=DType.bfloat16,
-                                                reduce_dtype=DType.float32) if gpu else None,
+        dp_config=(TransformerDataParallelConfig(name=DataParallelType.fsdp, param_dtype=DType.bfloat16,
+                                                 reduce_dtype=DType.float32) if gpu
+                   # several CPU processes (gloo) use DDP: FSDP's mixed precision is for GPUs
+                   else TransformerDataParallelConfig(name=DataParallelType.ddp) if world > 1 else None),
     )
     if run.steps:
         duration = Duration.steps(run.steps)

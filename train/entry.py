@@ -37,9 +37,10 @@ def main(run_dir: str) -> None:
 
     run = TrainRun.load(run_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"
+    backend = "cpu:gloo,cuda:nccl" if run.device == "cuda" else "gloo"
     if run.device == "cpu":
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    prepare_training_environment(seed=run.seed, backend="cpu:gloo,cuda:nccl" if distributed else None)
+    prepare_training_environment(seed=run.seed, backend=backend if distributed else None)
     # single-process CPU runs save checkpoints without a process group, on purpose
     warnings.filterwarnings("ignore", message="torch.distributed is disabled")
     if not os.environ.get("TOXMIX_VERBOSE"):

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mixer.errors import ToxmixError
 from mixer.settings import default_threads
 from train.config import TrainRun
 
@@ -42,11 +41,9 @@ def launch(run: TrainRun) -> int:
     """Train in a child process (so threads, devices and crashes stay isolated); return its exit code."""
     env = dict(os.environ)
     if run.device == "cpu":
-        if run.nproc > 1:
-            raise ToxmixError("--nproc > 1 needs GPUs; on a CPU one process uses every core")
-        env["OMP_NUM_THREADS"] = str(default_threads())
-        cmd = [sys.executable, "-m", "train.entry", run.run_dir]
-    else:
-        cmd = torchrun_command(run)
+        # one process uses every core; several (gloo + DDP) exercise the distributed path and share the cores
+        env["OMP_NUM_THREADS"] = str(max(1, default_threads() // run.nproc))
+    cmd = torchrun_command(run) if run.nproc > 1 or run.device == "cuda" else [
+        sys.executable, "-m", "train.entry", run.run_dir]
     env.setdefault("PYTHONUNBUFFERED", "1")
     return subprocess.call(cmd, env=env)
