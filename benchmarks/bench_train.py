@@ -44,7 +44,7 @@ seed_all(0)
 model = model_config(p, 50304).build(init_device="cpu")
 tm = TransformerTrainModuleConfig(rank_microbatch_size=p.rank_microbatch_sequences * p.sequence_length,
     max_sequence_length=p.sequence_length, optim=AdamWConfig(lr=p.lr, betas=p.betas, weight_decay=p.weight_decay),
-    scheduler=CosWithWarmup(warmup_steps=6), max_grad_norm=1.0).build(model)
+    scheduler=CosWithWarmup(warmup=6), max_grad_norm=1.0).build(model)
 ds = NumpyFSLDatasetConfig(paths=paths, sequence_length=p.sequence_length, tokenizer=tok,
                            work_dir=out + "/cache").build()
 dl = NumpyDataLoaderConfig(global_batch_size=p.global_batch_tokens, seed=0, num_workers=0).build(ds)

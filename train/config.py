@@ -140,7 +140,7 @@ def olmo_core_configs(run: TrainRun) -> dict:
         optim=AdamWConfig(lr=p.lr, betas=p.betas, weight_decay=p.weight_decay,
                           group_overrides=[OptimGroupOverride(params=["embeddings.weight"],
                                                               opts={"weight_decay": 0.0})]),
-        scheduler=CosWithWarmup(warmup_steps=p.warmup_steps, alpha_f=p.final_lr_fraction),
+        scheduler=CosWithWarmup(warmup=p.warmup_steps, alpha_f=p.final_lr_fraction),
         max_grad_norm=p.max_grad_norm,
         dp_config=(TransformerDataParallelConfig(name=DataParallelType.fsdp, param_dtype=DType.bfloat16,
                                                  reduce_dtype=DType.float32) if gpu

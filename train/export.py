@@ -1,6 +1,7 @@
 """Exporting a run's checkpoint as a transformers model (OlmoForCausalLM or Olmo2ForCausalLM) with its tokenizer."""
 
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,10 @@ def load_trained_model(run: TrainRun, step: int | None = None):
     from olmo_core.distributed.checkpoint import load_model_and_optim_state
 
     model = model_config(run.settings, run.padded_vocab_size).build(init_device="cpu")
-    load_model_and_optim_state(str(latest_checkpoint(run, step) / "model_and_optim"), model)
+    with warnings.catch_warnings():
+        # loading a (possibly sharded) checkpoint in one process is exactly what export means to do
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        load_model_and_optim_state(str(latest_checkpoint(run, step) / "model_and_optim"), model)
     return model.eval()
 
 
