@@ -176,7 +176,7 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
         tasks = len(inputs)
     pipeline = [
         build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
-                     cfg.hf_subset),
+                     cfg.hf_subset, progress=executor.workers == 1),
         CountTokens(cfg.tokenizer),
         StageShards(str(layout.staging(cfg.source)), cfg.source, cfg.keep_fields),
     ]

@@ -58,7 +58,8 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
 
     pipeline = [
         StoreShardReader(str(layout.root), paths_file=str(paths_file), batch_size=4096),
-        *[ScoreDocuments(spec) for spec in parsed],
+        *[ScoreDocuments(spec, progress=executor.kind == "local" and executor.workers == 1 and i == 0)
+          for i, spec in enumerate(parsed)],
         WriteAttributes(str(layout.root), shards, {n: m["labels"] for n, m in scorers.items()}),
     ]
     executor.build(pipeline, len(shards), logging_dir, "toxmix-tag").run()

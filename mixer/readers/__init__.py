@@ -36,13 +36,14 @@ def build_reader(
     keep_fields: tuple[str, ...],
     hf_split: str = "train",
     hf_subset: str | None = None,
+    progress: bool = False,
 ) -> BaseReader:
     """A datatrove reader for one format, reading the files listed in paths_file (relative to root)."""
     if fmt == "hf":
         local = Path(root)
         from_disk = local.is_dir() and (local / "dataset_info.json").exists() and (local / "state.json").exists()
         reader = StoreHuggingFaceReader(
-            dataset=root, load_from_disk=from_disk,
+            dataset=root, load_from_disk=from_disk, doc_progress=progress,
             dataset_options=None if from_disk else {"split": hf_split, **({"name": hf_subset} if hf_subset else {})},
         )
     else:
@@ -50,6 +51,6 @@ def build_reader(
                "warc": StoreWarcReader}.get(fmt)
         if cls is None:
             raise ToxmixError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-        reader = cls(root, paths_file=paths_file)
+        reader = cls(root, paths_file=paths_file, doc_progress=progress, file_progress=progress)
     reader.configure(text_field, id_field, keep_fields)
     return reader
