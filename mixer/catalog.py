@@ -7,7 +7,8 @@ from mixer.sqlguard import confine_query
 from mixer.store import CorpusLayout
 
 
-def _q(s: str) -> str:
+def sql_literal(s: str) -> str:
+    """A string as a quoted SQL literal (embedded quotes doubled)."""
     return "'" + s.replace("'", "''") + "'"
 
 
@@ -23,11 +24,11 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
     if not sources:
         raise ToxmixError(f"corpus {layout.root} has no sources yet; add one with 'toxmix ingest'")
     doc_files = [str(layout.documents(s) / "*.parquet") for s in sources]
-    con.execute(f"CREATE VIEW documents AS SELECT * FROM read_parquet([{', '.join(map(_q, doc_files))}], "
+    con.execute(f"CREATE VIEW documents AS SELECT * FROM read_parquet([{', '.join(map(sql_literal, doc_files))}], "
                 "union_by_name=true)")
     rej_files = [str(layout.rejected(s) / "*.parquet") for s in sources if any(layout.rejected(s).glob("*.parquet"))]
     if rej_files:
-        con.execute(f"CREATE VIEW rejected AS SELECT * FROM read_parquet([{', '.join(map(_q, rej_files))}])")
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM read_parquet([{', '.join(map(sql_literal, rej_files))}])")
     else:
         con.execute("CREATE VIEW rejected AS SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS reason, "
                     "NULL::VARCHAR AS file, NULL::BIGINT AS row, NULL::VARCHAR AS id, NULL::BLOB AS raw LIMIT 0")
@@ -37,7 +38,8 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
                  if any(layout.attributes(scorer, s).glob("*.parquet"))]
         if not files:
             continue
-        con.execute(f"CREATE VIEW attributes_{scorer} AS SELECT * FROM read_parquet([{', '.join(map(_q, files))}], "
+        listed = ", ".join(map(sql_literal, files))
+        con.execute(f"CREATE VIEW attributes_{scorer} AS SELECT * FROM read_parquet([{listed}], "
                     "union_by_name=true)")
         labels = attribute_labels(con, scorer)
         fields = ", ".join(f'"{lab}" := a_{scorer}."{lab}"' for lab in labels)
@@ -53,17 +55,17 @@ def create_mixture_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -
     """`mixtures` (one row per component of each resolved mixture) and `mixture_documents` (what each holds)."""
     selections = sorted((layout.root / "mixtures").glob("*.parquet"))
     if layout.catalog_path.is_file():
-        con.execute(f"ATTACH {_q(str(layout.catalog_path))} AS catalog (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(str(layout.catalog_path))} AS catalog (READ_ONLY)")
         con.execute("CREATE VIEW mixtures AS SELECT * FROM catalog.mixtures")
     if selections:
-        files = ", ".join(_q(str(p)) for p in selections)
+        files = ", ".join(sql_literal(str(p)) for p in selections)
         con.execute(f"CREATE VIEW mixture_documents AS SELECT mixture, component, source, id, tokens, epoch, pos "
                     f"FROM read_parquet([{files}])")
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
     """Allow reads under the corpus only, no extensions, and freeze the settings."""
-    con.execute(f"SET allowed_directories=[{_q(str(layout.root) + '/')}]")
+    con.execute(f"SET allowed_directories=[{sql_literal(str(layout.root) + '/')}]")
     con.execute("SET autoinstall_known_extensions=false")
     con.execute("SET autoload_known_extensions=false")
     con.execute("SET enable_external_access=false")

@@ -15,7 +15,7 @@ from mixer.executors import EXECUTORS, ExecutorConfig
 SQL_FORMATS = ("table", "csv", "json", "parquet")
 
 
-def _print_table(title: str | None, columns: list[str], rows: list[tuple], console) -> None:
+def print_table(title: str | None, columns: list[str], rows: list[tuple], console) -> None:
     table = Table(title=title)
     for col in columns:
         table.add_column(col, overflow="fold")
@@ -78,7 +78,7 @@ def sql(
     rel = run_query(str(corpus), query)
     if format == "table" and output is None:
         rows = rel.limit(limit + 1).fetchall()
-        _print_table(None, rel.columns, rows[:limit], out)
+        print_table(None, rel.columns, rows[:limit], out)
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return
@@ -111,9 +111,9 @@ def stats(
     from mixer.stats import corpus_stats, plot_histograms
 
     result = corpus_stats(str(corpus), score)
-    _print_table("per source", *result.per_source, out)
+    print_table("per source", *result.per_source, out)
     if result.per_bucket:
-        _print_table(f"per bucket of {result.score_column}", *result.per_bucket, out)
+        print_table(f"per bucket of {result.score_column}", *result.per_bucket, out)
     else:
         out.print("no scorer tagged yet: run 'toxmix tag' for per-bucket counts")
     if plots:

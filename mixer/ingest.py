@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from mixer.catalog import sql_literal
 from mixer.errors import ToxmixError
 from mixer.executors import ExecutorConfig
 from mixer.finalize import finalize_source
@@ -114,10 +115,10 @@ def summarize(layout: CorpusLayout, source: str) -> IngestSummary:
     rej = str(layout.rejected(source) / "*.parquet")
     stored, tokens, nbytes, files = con.execute(
         f"SELECT count(*), coalesce(sum(n_tokens), 0), coalesce(sum(n_bytes), 0), count(DISTINCT filename) "
-        f"FROM read_parquet('{docs}', filename=true, union_by_name=true)"
+        f"FROM read_parquet({sql_literal(docs)}, filename=true, union_by_name=true)"
     ).fetchone()
     rejected = dict(con.execute(
-        f"SELECT reason, count(*) FROM read_parquet('{rej}') GROUP BY reason ORDER BY reason"
+        f"SELECT reason, count(*) FROM read_parquet({sql_literal(rej)}) GROUP BY reason ORDER BY reason"
     ).fetchall())
     con.close()
     stats_dir = layout.logs("ingest", source, "stats")

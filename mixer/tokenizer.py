@@ -61,6 +61,15 @@ def eos_token_id(tok: Tokenizer) -> int:
     raise ToxmixError("tokenizer has no end-of-text token (<|endoftext|>, </s> or <eos>)")
 
 
+def pad_token_id(tok: Tokenizer) -> int:
+    """The padding token id: <|padding|>, <pad> or [PAD], else the end-of-text id."""
+    for candidate in ("<|padding|>", "<pad>", "[PAD]"):
+        tid = tok.token_to_id(candidate)
+        if tid is not None:
+            return tid
+    return eos_token_id(tok)
+
+
 @lru_cache(maxsize=8)
 def tokenizer_info(spec: str = DEFAULT_TOKENIZER) -> TokenizerInfo:
     """The identity of a tokenizer: its name, the sha256 of its canonical JSON, vocab size and EOS id."""

@@ -225,3 +225,16 @@ def test_changed_corpus_refuses_materialize(tmp_path, demo_corpus, capsys):
     pq.write_table(table.slice(1), shard)
     assert run_cli("manifest", "materialize", path) == 2
     assert "documents/c4/00000.parquet changed" in capsys.readouterr().err
+
+
+def test_paths_with_quotes_resolve_and_materialize(tmp_path):
+    folder = tmp_path / "it's here"
+    folder.mkdir()
+    data = folder / "d.jsonl"
+    data.write_text("".join(f'{{"id": "{i}", "text": "document number {i} says hello"}}\n' for i in range(50)))
+    corpus = folder / "corpus"
+    assert run_cli("ingest", "web", data, "--corpus", corpus) == 0
+    path = write_manifest(folder, corpus, [{"name": "all", "source": "web", "tokens": 200}], name="o'quote")
+    lock = materialize(path, progress=False)
+    assert lock["materialized"]["tokens"] >= 200
+    assert run_query(str(corpus), "SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1

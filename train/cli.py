@@ -68,9 +68,9 @@ def train(
                 console.print(f"[bold]{name}[/]: {run.planned_steps():,} steps")
                 status = "done" if launch(run) == 0 else "failed"
                 record_run(root, run, status)
-        from mixer.cli_corpus import _print_table
+        from mixer.cli_corpus import print_table
 
-        _print_table(f"runs in {root}", *list_runs(root), console)
+        print_table(f"runs in {root}", *list_runs(root), console)
         return
     if folder is not None:
         raise ToxmixError(f"unexpected argument {str(folder)!r}; to train a folder use 'toxmix train sweep FOLDER'")

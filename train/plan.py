@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 from mixer.errors import ToxmixError
+from mixer.manifest.check import corpus_of
 from mixer.manifest.lockfile import lock_path, read_lock, verify_corpus, verify_shards
 from mixer.manifest.materialize import materialize
-from mixer.manifest.resolve import corpus_of
 from mixer.manifest.schema import load_manifest
-from mixer.tokenizer import tokenizer_info
+from mixer.tokenizer import load_tokenizer, pad_token_id, tokenizer_info
 from train.config import TrainRun, with_overrides
 from train.presets import get_preset
 
@@ -53,8 +53,9 @@ def plan_run(manifest_path: str | Path, preset: str, seed: int = 0, steps: int |
         lock_file = lock_path(manifest_path)
         lock = read_lock(lock_file) if lock_file.is_file() else {}
     tok = tokenizer_info(manifest.tokenizer) if not lock else None
-    mat = lock.get("materialized") or {"shards": [], "dtype": "uint16", "eos_id": tok.eos_id if tok else 0,
-                                       "pad_id": 1, "digest": "not materialized", "dir": ""}
+    mat = lock.get("materialized") or {
+        "shards": [], "dtype": "uint16", "eos_id": tok.eos_id if tok else 0, "digest": "not materialized", "dir": "",
+        "pad_id": pad_token_id(load_tokenizer(manifest.tokenizer))}
     device, gpus = detect_device()
     name = f"{manifest.name}-{preset}-s{seed}"
     run_dir = Path(out) if out else Path("runs") / name

@@ -12,6 +12,7 @@ from mixer.manifest.compile import CompiledComponent, catalog_columns, compile_m
 from mixer.manifest.schema import Manifest, load_manifest
 from mixer.manifest.transforms import attribute_parts
 from mixer.store import CorpusLayout
+from mixer.tokenizer import tokenizer_info
 
 
 @dataclass
@@ -26,10 +27,26 @@ class CheckedManifest:
     con: duckdb.DuckDBPyConnection
 
 
+def corpus_of(manifest: Manifest, base: Path) -> CorpusLayout:
+    """The corpus a manifest names, resolved against the manifest's directory."""
+    return CorpusLayout.at(base / Path(manifest.corpus).expanduser(), must_exist=True)
+
+
+def check_tokenizer(manifest: Manifest, layout: CorpusLayout, sources: set[str]) -> dict:
+    """Refuse a tokenizer whose token counts differ from the ones stored for the sources."""
+    tok = tokenizer_info(manifest.tokenizer)
+    for source in sorted(sources):
+        stored = layout.read_source_meta(source)["tokenizer"]
+        if stored["sha256"] != tok.sha256:
+            raise ToxmixError(
+                f"tokenizer: {manifest.tokenizer!r} does not match the corpus token counts of source {source!r} "
+                f"(counted with {stored['name']!r}); use that tokenizer or re-ingest with --tokenizer"
+            )
+    return {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size, "eos_id": tok.eos_id}
+
+
 def check_manifest(path: str | Path) -> CheckedManifest:
     """Schema, budgets, sources, predicate columns, transform attributes and tokenizer; raises on the first."""
-    from mixer.manifest.resolve import check_tokenizer, corpus_of
-
     manifest, base = load_manifest(path)
     budgets = component_budgets(manifest)
     layout = corpus_of(manifest, base)

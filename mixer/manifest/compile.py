@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from mixer.catalog import attribute_labels
+from mixer.catalog import attribute_labels, sql_literal
 from mixer.errors import ToxmixError
 from mixer.manifest.predicate import compile_predicate
 from mixer.manifest.schema import Component, Manifest
@@ -13,10 +13,6 @@ from mixer.manifest.schema import Component, Manifest
 # The selection key: md5 hex of "seed:epoch:source:id" (a standard function, so a lock resolves the same
 # way on any machine and any DuckDB version; never an engine's internal hash()).
 HASH_SPEC = "md5(seed:epoch:source:id)"
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ def compile_component(c: Component, budget: int, seed: int, columns: set[str],
     for s in c.sources:
         if s not in sources:
             raise ToxmixError(f"components.{c.name}.source: unknown source {s!r} (sources: {', '.join(sources)})")
-    joins, where, used = [], [f"d.source IN ({', '.join(map(_lit, c.sources))})"], set()
+    joins, where, used = [], [f"d.source IN ({', '.join(map(sql_literal, c.sources))})"], set()
     if c.where:
         predicate, used = compile_predicate(c.where, columns, attributes, f"components.{c.name}.where")
         for table in sorted(used):
@@ -63,7 +59,8 @@ def compile_component(c: Component, budget: int, seed: int, columns: set[str],
         f"md5('{seed}:' || e.epoch || ':' || c.source || ':' || c.id) AS h "
         f"FROM candidates AS c CROSS JOIN range({epochs}) AS e(epoch)), "
         f"ranked AS (SELECT *, sum(tokens) OVER (ORDER BY epoch, h ROWS UNBOUNDED PRECEDING) AS cum FROM keyed) "
-        f"SELECT {_lit(c.name)} AS component, source, id, tokens, epoch, h FROM ranked WHERE cum - tokens < {budget}"
+        f"SELECT {sql_literal(c.name)} AS component, source, id, tokens, epoch, h FROM ranked "
+        f"WHERE cum - tokens < {budget}"
     )
     return CompiledComponent(c.name, budget, epochs, candidates, selection, tuple(sorted(used)))
 

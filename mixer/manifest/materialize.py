@@ -16,14 +16,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import Progress
 
-from mixer.catalog import open_catalog
+from mixer.catalog import open_catalog, sql_literal
 from mixer.errors import ToxmixError
+from mixer.manifest.check import corpus_of
 from mixer.manifest.lockfile import canonical_sha256, file_sha256, lock_path, read_lock, verify_corpus, write_lock
+from mixer.manifest.resolve import resolve
 from mixer.manifest.schema import Manifest, load_manifest
 from mixer.manifest.transforms import apply_transform, attribute_parts
 from mixer.settings import default_threads
-from mixer.store import CorpusLayout, safe_join
-from mixer.tokenizer import load_tokenizer
+from mixer.store import CorpusLayout, atomic_write_bytes, safe_join
+from mixer.tokenizer import load_tokenizer, pad_token_id
+from mixer.writers.parquet_shard import write_table
 
 INDEX_SCHEMA = pa.schema([("start", pa.int64()), ("end", pa.int64()), ("pos", pa.int64()), ("id", pa.string()),
                           ("source", pa.string()), ("component", pa.string())])
@@ -78,12 +81,6 @@ def _shard_done(job: ShardJob) -> bool:
     return (out / f"{job.stem}.index.parquet").is_file() and (out / f"{job.stem}.npy").is_file()
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _fetch_sql(job: ShardJob, manifest: Manifest) -> str:
     joins, cols = [], []
     for i, t in enumerate(manifest.transforms):
@@ -92,7 +89,8 @@ def _fetch_sql(job: ShardJob, manifest: Manifest) -> str:
         cols.append(f', t{i}."{label}" AS t{i}')
     return (
         f"SELECT s.pos, s.component, s.source, s.id, s.tokens, d.text{''.join(cols)} "
-        f"FROM read_parquet('{job.selection}') AS s JOIN documents AS d ON d.source = s.source AND d.id = s.id "
+        f"FROM read_parquet({sql_literal(job.selection)}) AS s "
+        "JOIN documents AS d ON d.source = s.source AND d.id = s.id "
         + "".join(j + " " for j in joins)
         + f"WHERE s.pos BETWEEN {job.first_pos} AND {job.last_pos} ORDER BY s.pos"
     )
@@ -136,13 +134,11 @@ def write_shard(job: ShardJob) -> int:
         for comp, s, e in zip(rows["component"], ends - lengths, ends, strict=True):
             if comp in job.masked_components:
                 mask[s:e] = False
-        _atomic_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())
-    _atomic_bytes(out / f"{job.stem}.npy", ids.tobytes())
+        atomic_write_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())
+    atomic_write_bytes(out / f"{job.stem}.npy", ids.tobytes())
     index = pa.table({"start": ends - lengths, "end": ends, "pos": rows["pos"], "id": rows["id"],
                       "source": rows["source"], "component": rows["component"]}, schema=INDEX_SCHEMA)
-    tmp = out / f".{job.stem}.index.parquet.tmp-{os.getpid()}"
-    pq.write_table(index, tmp, compression="zstd")
-    os.replace(tmp, out / f"{job.stem}.index.parquet")  # written last: its presence marks the shard done
+    write_table(out / f"{job.stem}.index.parquet", index)  # written last: its presence marks the shard done
     return len(ids)
 
 
@@ -152,8 +148,6 @@ def _init_worker(threads: int) -> None:
 
 def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = True) -> dict:
     """Write the locked selection as token files; resumes, and re-runs give byte-identical shards."""
-    from mixer.manifest.resolve import corpus_of, resolve
-
     manifest, base = load_manifest(manifest_path)
     lock_file = lock_path(manifest_path)
     if not lock_file.is_file():
@@ -190,16 +184,8 @@ def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = Tr
             entry["label_mask"] = {"path": f"{job.stem}.mask.npy", "sha256": file_sha256(out / f"{job.stem}.mask.npy")}
         shards.append(entry)
     lock["materialized"] = {"dir": str(out), "dtype": dtype, "eos_id": lock["tokenizer"]["eos_id"],
-                            "pad_id": _pad_id(manifest.tokenizer), "shards": shards,
+                            "pad_id": pad_token_id(load_tokenizer(manifest.tokenizer)), "shards": shards,
                             "tokens": sum(s["tokens"] for s in shards), "digest": canonical_sha256(shards)}
     write_lock(lock_file, lock)
     return lock
 
-
-def _pad_id(tokenizer: str) -> int:
-    tok = load_tokenizer(tokenizer)
-    for candidate in ("<|padding|>", "<pad>", "[PAD]"):
-        tid = tok.token_to_id(candidate)
-        if tid is not None:
-            return tid
-    return tok.token_to_id("<|endoftext|>") or 0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from mixer.catalog import sql_literal
 from mixer.errors import ToxmixError
 from mixer.manifest.check import check_manifest
 from mixer.manifest.compile import HASH_SPEC, CompiledComponent
@@ -20,7 +21,6 @@ from mixer.manifest.lockfile import (
 from mixer.manifest.registry import register_mixture
 from mixer.manifest.schema import Manifest
 from mixer.store import CorpusLayout
-from mixer.tokenizer import tokenizer_info
 
 
 @dataclass
@@ -34,27 +34,9 @@ class Resolved:
     lock_file: Path
 
 
-def corpus_of(manifest: Manifest, base: Path) -> CorpusLayout:
-    """The corpus a manifest names, resolved against the manifest's directory."""
-    return CorpusLayout.at(base / Path(manifest.corpus).expanduser(), must_exist=True)
-
-
-def check_tokenizer(manifest: Manifest, layout: CorpusLayout, sources: set[str]) -> dict:
-    """Refuse a tokenizer whose token counts differ from the ones stored for the sources."""
-    tok = tokenizer_info(manifest.tokenizer)
-    for source in sorted(sources):
-        stored = layout.read_source_meta(source)["tokenizer"]
-        if stored["sha256"] != tok.sha256:
-            raise ToxmixError(
-                f"tokenizer: {manifest.tokenizer!r} does not match the corpus token counts of source {source!r} "
-                f"(counted with {stored['name']!r}); use that tokenizer or re-ingest with --tokenizer"
-            )
-    return {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size, "eos_id": tok.eos_id}
-
-
 def _check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent]) -> dict:
     union = " UNION ALL ".join(
-        f"SELECT '{c.name}' AS component, count(*) AS docs, coalesce(sum(tokens), 0) AS tokens "
+        f"SELECT {sql_literal(c.name)} AS component, count(*) AS docs, coalesce(sum(tokens), 0) AS tokens "
         f"FROM ({c.candidates_sql})" for c in compiled)
     available = {name: (int(docs), int(tokens)) for name, docs, tokens in con.execute(union).fetchall()}
     problems = []
@@ -80,15 +62,15 @@ def resolve(manifest_path: str | Path) -> Resolved:
     selection.parent.mkdir(parents=True, exist_ok=True)
     tmp = selection.with_name(f".{selection.name}.tmp-{os.getpid()}")
     union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)
-    mixture = manifest.name.replace("'", "''")
     con.execute(
-        f"COPY (SELECT '{mixture}' AS mixture, component, source, id, tokens, epoch, h, "
+        f"COPY (SELECT {sql_literal(manifest.name)} AS mixture, component, source, id, tokens, epoch, h, "
         f"row_number() OVER (ORDER BY h) - 1 AS pos FROM ({union}) ORDER BY h) "
-        f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"
+        f"TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
     )
     os.replace(tmp, selection)
     per_component = {name: (int(d), int(t), int(e)) for name, d, t, e in con.execute(
-        f"SELECT component, count(*), sum(tokens), count(DISTINCT epoch) FROM read_parquet('{selection}') "
+        "SELECT component, count(*), sum(tokens), count(DISTINCT epoch) "
+        f"FROM read_parquet({sql_literal(str(selection))}) "
         "GROUP BY component").fetchall()}
     con.close()
 
