@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from common import c4_copies, peak_rss_mb, report, timer
 
-from mixer.executors import ExecutorConfig
-from mixer.ingest import IngestConfig, ingest
-from mixer.tokenizer import load_tokenizer
+from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.ingest import IngestConfig, ingest
+from toxmix.core.tokenizer import load_tokenizer
 
 
 def _child(inputs: str, corpus: str) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 import yaml
 from common import c4_copies, report, timer
 
-from mixer.catalog import run_query
-from mixer.executors import ExecutorConfig
-from mixer.ingest import IngestConfig, ingest
+from mixer.corpus.catalog import run_query
+from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.ingest import IngestConfig, ingest
 from mixer.manifest.materialize import materialize
 from mixer.manifest.resolve import resolve
-from mixer.tokenizer import load_tokenizer
+from toxmix.core.tokenizer import load_tokenizer
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
             tokens += sum(len(e.ids) for e in tok.encode_batch(texts[i:i + 1024], add_special_tokens=False))
     with timer() as t_mat:
         lock = materialize(manifest, progress=False)
-    assert lock["materialized"]["tokens"] == tokens + len(texts)
+    assert lock.materialized.tokens == tokens + len(texts)
     report("materialize_olmo_tokens", {
         "docs": len(texts), "tokens": tokens,
         "bare_encode_batch_tokens_per_s": round(tokens / t_bare["seconds"]),

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import yaml
 from common import peak_rss_mb, report
 
-from mixer.store import write_json
-from mixer.tokenizer import tokenizer_info
+from toxmix.core.files import write_json
+from toxmix.core.tokenizer import tokenizer_info
 
 SHARDS = 8
 BUDGET_FRACTION = 0.4

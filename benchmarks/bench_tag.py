@@ -17,9 +17,9 @@ from common import c4_copies, report, timer
 
 from classifiers.spec import build_scorer
 from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
-from mixer.executors import ExecutorConfig
-from mixer.ingest import IngestConfig, ingest
-from mixer.tag import tag
+from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.ingest import IngestConfig, ingest
+from mixer.corpus.tag import tag
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import report
 
-from mixer.settings import default_threads
+from toxmix.core.settings import default_threads
 
 BARE = r'''
 import json, sys, time
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     from train.plan import plan_run
+    from train.record import read_metrics
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     threads = default_threads()
@@ -77,12 +78,12 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "train.entry", run.run_dir], env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
-    rows = [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()]
-    ours_tps = _steps_per_second([r["time"] for r in rows]) * run.settings.global_batch_tokens
+    rows = read_metrics(run.metrics_file)
+    ours_tps = _steps_per_second([r.time for r in rows]) * run.preset.global_batch_tokens
     bare = subprocess.run([sys.executable, "-c", BARE, json.dumps(run.paths), str(args.steps), str(work / "bare"),
                            str(threads)], env=env, check=True, capture_output=True, text=True)
     times = json.loads(bare.stdout.strip().splitlines()[-1])["times"]
-    bare_tps = _steps_per_second(times) * run.settings.global_batch_tokens
+    bare_tps = _steps_per_second(times) * run.preset.global_batch_tokens
     report("train_tiny_cpu", {"steps": args.steps, "threads": threads, "bare_olmo_core_tokens_per_s": round(bare_tps),
                               "toxmix_tokens_per_s": round(ours_tps), "ratio": round(ours_tps / bare_tps, 3),
                               "toxmix_wall_s_incl_startup": round(wall, 1)})

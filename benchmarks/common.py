@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mixer.settings import shared_path
+from toxmix.core.settings import shared_path
 
 
 def c4_copies(out_dir: Path, copies: int, files: int = 1) -> list[Path]:

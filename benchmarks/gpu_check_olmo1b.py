@@ -12,14 +12,13 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from train.config import TrainRun
 from train.launch import torchrun_command
 from train.presets import get_preset
+from train.record import RunRecord, read_metrics
 
 
 def main() -> None:
@@ -34,28 +33,29 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("gpu_check_olmo1b.py needs a CUDA GPU")
     work = Path(args.out or tempfile.mkdtemp(prefix="gpu-check-"))
-    preset = replace(get_preset("olmo1-1b"), global_batch_sequences=args.global_batch_sequences,
-                     rank_microbatch_sequences=args.micro_batch_sequences, warmup_steps=5)
+    preset = get_preset("olmo1-1b").model_copy(update=dict(
+        global_batch_sequences=args.global_batch_sequences, rank_microbatch_sequences=args.micro_batch_sequences,
+        warmup_steps=5))
     n_tokens = preset.sequence_length * args.global_batch_sequences * (args.steps + 2)
     data = work / "tokens.npy"
     data.parent.mkdir(parents=True, exist_ok=True)
     np.random.default_rng(0).integers(2, 50_000, n_tokens, dtype=np.uint16).tofile(data)
-    run = TrainRun(name="gpu-check-olmo1b", run_dir=str(work / "run"), manifest="synthetic", lock_file="none",
-                   lock_digest="synthetic", shards_digest="synthetic", preset=preset.to_dict(), seed=0,
+    run = RunRecord(name="gpu-check-olmo1b", run_dir=str(work / "run"), manifest="synthetic", lock_file="none",
+                   lock_digest="synthetic", shards_digest="synthetic", preset=preset, seed=0,
                    paths=[str(data)], label_mask_paths=None, dtype="uint16", eos_id=50279, pad_id=1,
                    vocab_size=50280, tokenizer="allenai/gpt-neox-olmo-dolma-v1_5", steps=args.steps,
-                   device="cuda", nproc=1, checkpoint_interval=10 ** 6, extra={"progress": False})
+                   device="cuda", nproc=1, checkpoint_interval=10 ** 6, progress=False)
     run.save()
     subprocess.run(torchrun_command(run), check=True)
-    rows = [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()]
-    steady = [r for r in rows if r["step"] > 5]
+    rows = read_metrics(run.metrics_file)
+    steady = [r for r in rows if r.step > 5]
     result = {
         "gpu": torch.cuda.get_device_name(0), "steps": args.steps, "parameters": 1_176_764_416,
         "global_batch_tokens": preset.global_batch_tokens,
-        "tokens_per_s": round(float(np.mean([r["tokens_per_s"] for r in steady if "tokens_per_s" in r]))),
-        "mfu_percent": round(float(np.mean([r["mfu"] for r in steady if "mfu" in r])), 1) if any(
-            "mfu" in r for r in steady) else None,
-        "final_loss": rows[-1]["loss"],
+        "tokens_per_s": round(float(np.mean([r.tokens_per_s for r in steady if r.tokens_per_s is not None]))),
+        "mfu_percent": round(float(np.mean([r.mfu for r in steady if r.mfu is not None])), 1) if any(
+            r.mfu is not None for r in steady) else None,
+        "final_loss": rows[-1].loss,
     }
     print(json.dumps(result))
     (work / "gpu_check.json").write_text(json.dumps(result, indent=2))

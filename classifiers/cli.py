@@ -5,7 +5,8 @@ from typing import Annotated
 
 import typer
 
-from mixer.errors import ToxmixError
+from toxmix.core.console import out as console
+from toxmix.core.errors import ToxmixError
 
 app = typer.Typer(help="Train toxicity scorers for 'toxmix tag'.", no_args_is_help=True)
 
@@ -28,7 +29,6 @@ def train_fasttext_cmd(
     Example: toxmix classifiers train-fasttext --recipe study --out models/toxicity.bin
     """
     from classifiers.train_fasttext import FastTextParams, LabelledSource, study_recipe, train_fasttext
-    from mixer.cli import out as console
 
     if recipe is not None:
         if recipe != "study":
@@ -53,3 +53,8 @@ def train_fasttext_cmd(
     console.print(f"held out {report.test_examples:,} of {report.train_examples + report.test_examples:,}: "
                   f"precision {report.precision:.3f}, recall {report.recall:.3f}, ROC AUC {report.roc_auc:.3f}")
     console.print(f"saved {report.model} (report beside it); tag with --scorer fasttext:{report.model}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add `toxmix classifiers ...` to the root app."""
+    root.add_typer(app, name="classifiers")

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifiers.base import Scorer, column_name, file_digest
-from mixer.errors import ToxmixError
+from classifiers.base import Scorer, column_name
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import file_digest
 
 RELEASES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 

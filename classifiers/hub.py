@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from mixer.errors import ToxmixError
+from toxmix.core.errors import ToxmixError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

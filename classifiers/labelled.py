@@ -11,7 +11,7 @@ import orjson
 import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
-from mixer.errors import ToxmixError
+from toxmix.core.errors import ToxmixError
 
 TOXIC, CLEAN = "toxic", "clean"
 TEXT_FIELDS = ("text", "tweet", "sentence", "comment_text", "prompt")
@@ -52,7 +52,8 @@ class LabelRule:
         return None
 
 
-def _records(path: Path) -> Iterator[dict]:
+def read_records(path: Path) -> Iterator[dict]:
+    """The records of one labelled file (CSV, JSONL, Parquet, or TXT with one example per line)."""
     name = path.name.lower()
     folder = get_datafolder(str(path.parent))
     if ".parquet" in name:
@@ -92,15 +93,22 @@ def expand_files(paths: list[str]) -> list[Path]:
 
 def labelled_examples(path: str, rule: LabelRule, text_field: str | None = None) -> Iterator[tuple[str, str]]:
     """(text, label) pairs from every file under path that the rule labels."""
+    for text, label, _, _ in labelled_records(path, rule, text_field):
+        yield text, label
+
+
+def labelled_records(path: str, rule: LabelRule,
+                     text_field: str | None = None) -> Iterator[tuple[str, str, Path, dict]]:
+    """(text, label, file, record) for every record under path that the rule labels and that has text."""
     for file in expand_files([path]):
         file_label = rule.label(file.name) if rule.field == "file" else None
         if rule.field == "file" and file_label is None:
             continue
-        for record in _records(file):
+        for record in read_records(file):
             field = text_field or next((f for f in TEXT_FIELDS if f in record), None)
             text = record.get(field) if field else None
             if not isinstance(text, str) or not text.strip():
                 continue
             label = file_label if rule.field == "file" else rule.label(record.get(rule.field))
             if label is not None:
-                yield text, label
+                yield text, label, file, record

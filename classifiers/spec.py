@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from classifiers.base import Scorer
-from mixer.errors import ToxmixError
+from toxmix.core.errors import ToxmixError
 
 KINDS = {
     "fasttext": "fastText model file or hub repo (options: name, level=document|sentence, file, batch_size)",

@@ -13,8 +13,9 @@ from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from classifiers.fasttext_scorer import fasttext_line
 from classifiers.labelled import CLEAN, TOXIC, LabelRule, labelled_examples
-from mixer.errors import ToxmixError
-from mixer.settings import shared_path
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import atomic_path
+from toxmix.core.settings import shared_path
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,8 @@ def train_fasttext(sources: list[LabelledSource], out: str, params: FastTextPara
             model.quantize(input=train_file, retrain=False)
     finally:
         os.unlink(train_file)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    model.save_model(str(tmp))
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp:
+        model.save_model(str(tmp))
 
     labels, probs = model.predict([line for line, _ in test], k=2)
     p_toxic = np.array([dict(zip(lab, p, strict=True)).get(f"__label__{TOXIC}", 0.0)

@@ -1,40 +1,24 @@
-"""The `toxmix` command line: one entry point, a subcommand per task."""
+"""The corpus store's commands: ingest, tag, sql, stats."""
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from typer._click import exceptions as click  # typer vendors click; its exceptions live here
 
-from mixer.errors import ToxmixError
-from mixer.executors import ExecutorConfig
-from mixer.settings import DEFAULT_TOKENIZER
+from classifiers.spec import SPEC_HELP
+from mixer.corpus.executors import EXECUTORS, ExecutorConfig
+from toxmix.core.console import out, print_table
+from toxmix.core.errors import ToxmixError
+from toxmix.core.settings import DEFAULT_TOKENIZER
 
-app = typer.Typer(
-    name="toxmix",
-    help=(
-        "Curate, tag and mix pretraining data; train, probe and evaluate models on the mixtures.\n\n"
-        "The path: `ingest` documents into a corpus store; `tag` them with scorers (`classifiers train-fasttext` "
-        "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
-        "`train` on it and `export` the model. `toy` runs the study's toy experiment.\n\n"
-        "Shared data is read from $TOXMIX_SHARED (default ../shared). Every command has --help with an example."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-console = Console(stderr=True)
-out = Console()
-
+SQL_FORMATS = ("table", "csv", "json", "parquet")
 CorpusOpt = Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory (created by ingest).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Parallel worker processes (one task per shard).")]
 
 
-@app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="Name of the source, e.g. c4 or stormfront.")],
     paths: Annotated[list[str], typer.Argument(help="Input files or folders (or one hub id / folder with --format hf).")],
@@ -53,8 +37,8 @@ def ingest(
 
     Example: toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus
     """
-    from mixer.ingest import IngestConfig
-    from mixer.ingest import ingest as run_ingest
+    from mixer.corpus.ingest import IngestConfig
+    from mixer.corpus.ingest import ingest as run_ingest
 
     cfg = IngestConfig(source=source, paths=list(paths), corpus=str(corpus), format=format,
                        text_field=text_field, id_field=id_field or None, keep_fields=tuple(keep_field or ()),
@@ -73,48 +57,106 @@ def ingest(
     out.print(f"in = stored + rejected: {summary.records_in:,} = {summary.stored:,} + {summary.rejected_total:,}")
 
 
-def _register_subapps() -> None:
-    from classifiers.cli import app as classifiers_app
-    from mixer.cli_corpus import register
-    from mixer.cli_manifest import app as manifest_app
+def tag(
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory.")],
+    scorer: Annotated[list[str], typer.Option("--scorer", "-s", help=SPEC_HELP)],
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable); all by default.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel workers (one task per document shard).")] = 1,
+    executor: Annotated[str, typer.Option(help=f"Where to run: {'|'.join(EXECUTORS)}.")] = "local",
+    slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition (with --executor slurm).")] = None,
+    slurm_time: Annotated[str, typer.Option(help="Slurm time limit per job.")] = "24:00:00",
+) -> None:
+    """Score every document with each scorer and write one attribute table per scorer.
 
-    app.add_typer(classifiers_app, name="classifiers")
-    app.add_typer(manifest_app, name="manifest")
-    register(app)
-    from train.cli import register as register_train
+    Resumable: after a killed run, run the same command again; only missing shards are redone.
 
-    register_train(app)
-    from probe.cli import register as register_probe
+    Example: toxmix tag --corpus corpus --scorer fasttext:models/toxicity.bin
+    """
+    from mixer.corpus.tag import tag as run_tag
 
-    register_probe(app)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and exit 2."""
-    _register_subapps()
-    try:
-        app(args=argv, prog_name="toxmix", standalone_mode=False)
-    except ToxmixError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        return e.exit_code
-    except typer.Exit as e:
-        return e.exit_code
-    except typer.Abort:
-        console.print("aborted")
-        return 130
-    except click.NoArgsIsHelpError as e:
-        out.print(e.ctx.get_help(), highlight=False)
-        return 0
-    except click.UsageError as e:
-        cmd = e.ctx.command_path if e.ctx else "toxmix"
-        console.print(f"[bold red]error:[/] {e.format_message()} (see '{cmd} --help')", highlight=False,
-                      soft_wrap=True)
-        return 2
-    except click.ClickException as e:
-        console.print(f"[bold red]error:[/] {e.format_message()}", highlight=False, soft_wrap=True)
-        return e.exit_code
-    return 0
+    cfg = ExecutorConfig(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
+    summary = run_tag(str(corpus), list(scorer), list(source or ()), cfg)
+    for name, meta in summary.scorers.items():
+        out.print(f"attributes_{name}: labels {', '.join(meta['labels'])} (version {meta['version']})")
+    if executor == "local":
+        out.print(f"tagged {summary.documents:,} documents in {summary.shards} shards"
+                  + (f" ({summary.skipped_tasks} shards were already done)" if summary.skipped_tasks else ""))
+    else:
+        out.print(f"submitted {summary.shards} tasks to {executor}; logs in {summary.logging_dir}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only DuckDB query over documents, docs, attributes_<scorer>, rejected.")],
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory.")],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"Output: {'|'.join(SQL_FORMATS)}.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write results to this file instead of stdout.")] = None,
+    limit: Annotated[int, typer.Option(help="Most rows printed as a table.")] = 100,
+) -> None:
+    """Run SQL over the corpus catalog. Read-only: no writes, files, extensions or ATTACH.
+
+    Views: documents (id, source, text, n_bytes, n_tokens, kept fields), attributes_<scorer> (id, source,
+    one column per label), rejected (source, reason, file, row, id, raw), and docs: documents joined with
+    every attribute table as a struct column, so `docs.fasttext_toxicity.toxic` is a score.
+
+    Example: toxmix sql -c corpus "SELECT source, sum(n_tokens) FROM docs WHERE fasttext_toxicity.toxic > 0.5 GROUP BY source"
+    """
+    from mixer.corpus.catalog import run_query
+
+    if format not in SQL_FORMATS:
+        raise ToxmixError(f"unknown --format {format!r}; use one of: {', '.join(SQL_FORMATS)}")
+    if format == "parquet" and output is None:
+        raise ToxmixError("--format parquet needs --output FILE")
+    rel = run_query(str(corpus), query)
+    if format == "table" and output is None:
+        rows = rel.limit(limit + 1).fetchall()
+        print_table(None, rel.columns, rows[:limit], out)
+        if len(rows) > limit:
+            out.print(f"(first {limit} rows; use --limit or --output for more)")
+        return
+    table = rel.to_arrow_table()
+    if format == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, output)
+        return
+    if format == "csv":
+        import pyarrow.csv as pacsv
+
+        target = output or sys.stdout.buffer
+        pacsv.write_csv(table, target)
+        return
+    lines = "".join(json.dumps(r, default=str) + "\n" for r in table.to_pylist())
+    if output:
+        output.write_text(lines)
+    else:
+        sys.stdout.write(lines)
+
+
+def stats(
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory.")],
+    score: Annotated[str | None, typer.Option(help="Score to bucket by, as SCORER.LABEL; the first toxicity label by default.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Write score histograms (PNG) to this folder.")] = None,
+) -> None:
+    """Docs, tokens and bytes per source and per toxicity bucket; optional score histograms.
+
+    Example: toxmix stats --corpus corpus --plots plots/
+    """
+    from mixer.corpus.stats import corpus_stats, plot_histograms
+
+    result = corpus_stats(str(corpus), score)
+    print_table("per source", *result.per_source, out)
+    if result.per_bucket:
+        print_table(f"per bucket of {result.score_column}", *result.per_bucket, out)
+    else:
+        out.print("no scorer tagged yet: run 'toxmix tag' for per-bucket counts")
+    if plots:
+        for path in plot_histograms(str(corpus), str(plots)):
+            out.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the corpus commands to the root app."""
+    app.command()(ingest)
+    app.command()(tag)
+    app.command()(sql)
+    app.command()(stats)

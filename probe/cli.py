@@ -1,16 +1,19 @@
-"""`toxmix toy`: the study's toy experiment on data frequency and feature entanglement."""
+"""`toxmix probe`, `toxmix iti` and `toxmix toy`: how linearly models hold toxicity, steering them, the toy."""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mixer.errors import ToxmixError
+from toxmix.core.console import out as console
+from toxmix.core.console import print_table
+from toxmix.core.errors import ToxmixError
+from toxmix.core.lists import parse_list
 
 
 def toy(
     shares: Annotated[str, typer.Option(help="Shares of the under-sampled chain, comma-separated.")] = "0.01,0.05,0.1,0.2,0.33",
-    seeds: Annotated[int, typer.Option(help="Seeds per share (all trained together as one stacked model).")] = 10,
+    n_seeds: Annotated[int, typer.Option(help="How many seeds per share (all trained together as one stacked model).")] = 10,
     steps: Annotated[int, typer.Option(help="Adam steps per model.")] = 4000,
     batch: Annotated[int, typer.Option(help="Sequences per step per model.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
@@ -21,25 +24,23 @@ def toy(
     each feature's linear direction is (max |cos| to any other), with the Welch bound and 95% CIs over seeds.
 
     Writes results.parquet/.csv, summary.csv, entanglement.png and SUMMARY.md (settings and verdict).
+
+    Example: toxmix toy --shares 0.01,0.33 --n-seeds 10 --steps 4000 --out toy-results
     """
-    from mixer.cli import out as console
-    from mixer.settings import default_threads
     from probe.toy.experiment import ToyConfig, run_toy
     from probe.toy.report import write_report
+    from toxmix.core.settings import default_threads
 
-    try:
-        share_list = tuple(float(s) for s in shares.split(",") if s.strip())
-    except ValueError:
-        raise ToxmixError(f"--shares must be comma-separated numbers, got {shares!r}") from None
-    if not share_list or any(not (0 < s < 1) for s in share_list):
+    share_list = tuple(parse_list(shares, float, "--shares"))
+    if any(not (0 < s < 1) for s in share_list):
         raise ToxmixError("--shares must be numbers strictly between 0 and 1")
-    if seeds < 2 or steps < 1 or batch < 1:
-        raise ToxmixError("--seeds must be at least 2 (for intervals); --steps and --batch positive")
-    cfg = ToyConfig(shares=share_list, seeds=seeds, steps=steps, batch=batch, lr=lr)
+    if n_seeds < 2 or steps < 1 or batch < 1:
+        raise ToxmixError("--n-seeds must be at least 2 (for intervals); --steps and --batch positive")
+    cfg = ToyConfig(shares=share_list, n_seeds=n_seeds, steps=steps, batch=batch, lr=lr)
     from rich.progress import Progress
 
     with Progress(console=console) as bar:
-        task = bar.add_task(f"toy: {len(share_list)} shares x {seeds} seeds", total=len(share_list))
+        task = bar.add_task(f"toy: {len(share_list)} shares x {n_seeds} seeds", total=len(share_list))
         rows, timing = run_toy(cfg, workers=workers or default_threads(), on_share=lambda _: bar.advance(task))
     paths = write_report(rows, timing, cfg, out)
     console.print(paths["summary"].read_text().split("## Entanglement")[0])
@@ -47,6 +48,182 @@ def toy(
         console.print(f"wrote {name}: {path}")
 
 
+ModelArg = Annotated[str, typer.Argument(help="A transformers model folder (e.g. from 'toxmix export'), a .gguf file, or a hub id.")]
+
+
+def _threads(n: int | None) -> None:
+    import torch
+
+    from toxmix.core.settings import default_threads
+
+    torch.set_num_threads(n or default_threads())
+
+
+def probe(
+    model: Annotated[str, typer.Argument(help="MODEL (folder, .gguf or hub id), or 'compare' followed by probe runs.")],
+    runs: Annotated[list[Path] | None, typer.Argument(help="With 'compare': two or more probe run folders; the first is the reference.")] = None,
+    data: Annotated[str, typer.Option(help="'toxigen' (the shared ToxiGen sentences, offline), 'toxigen-hub' (the study's annotated set), or a labelled CSV/JSONL/Parquet.")] = "toxigen",
+    label_rule: Annotated[str | None, typer.Option(help="With a file: FIELD=TOXIC/CLEAN values, e.g. label=1/0 or class=0,1/2.")] = None,
+    text_field: Annotated[str | None, typer.Option(help="With a file: the text field (guessed by default).")] = None,
+    group_field: Annotated[str | None, typer.Option(help="With a file: the target-group field, for entanglement ('file' uses file names).")] = None,
+    split_by: Annotated[str, typer.Option(help="Keep duplicates on one side ('text') or whole groups ('group').")] = "text",
+    seed: Annotated[int, typer.Option(help="Seed of the 4:1 train/validation split.")] = 0,
+    max_examples: Annotated[int | None, typer.Option(help="Probe at most this many examples (a seeded subsample).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    max_length: Annotated[int | None, typer.Option(help="Truncate texts from the left to this many tokens (default: the model's context).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: the cores).")] = None,
+    top_k: Annotated[int, typer.Option(help="With 'compare': heads in the top-k mean.")] = 30,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("probe-results"),
+) -> None:
+    """Probe every attention head for toxicity: one logistic-regression probe per (layer, head) on the head's output
+    at the last token; validation accuracy and AUC per head, directions, entanglement with target groups, heatmap.
+
+    'toxmix probe compare RUN_A RUN_B ...' compares probe runs (accuracy distributions, top-k mean with a bootstrap
+    interval over examples, Mann-Whitney), e.g. models pretrained on 0 % and 10 % toxic data.
+
+    Examples: toxmix probe models/demo-10-tiny --data toxigen --out probes/demo-10;
+    toxmix probe compare probes/demo-00 probes/demo-10 --out probes/compare
+    """
+    if model == "compare":
+        _compare(runs or [], top_k, out)
+        return
+    if runs:
+        raise ToxmixError(f"unexpected arguments {[str(r) for r in runs]}; to compare runs use 'toxmix probe compare'")
+    if split_by not in ("text", "group"):
+        raise ToxmixError("--split-by takes 'text' or 'group'")
+    from rich.progress import Progress
+
+    from probe.data import load_probe_data, subsample
+    from probe.model import load_model
+    from probe.run import probe_model
+
+    _threads(threads)
+    examples = load_probe_data(data, label_rule, text_field, group_field)
+    if max_examples:
+        examples = subsample(examples, max_examples, seed)
+    lm = load_model(model)
+    ident = lm.identity
+    with Progress(console=console, transient=True) as bar:
+        t_act = bar.add_task("activations", total=len(examples))
+        t_fit = bar.add_task(f"probes ({ident.n_layers} layers x {ident.n_heads} heads)", total=ident.n_layers)
+        run = probe_model(lm, examples, out, seed=seed, split_by=split_by, batch_size=batch_size,
+                          max_length=max_length, on_batch=lambda n: bar.advance(t_act, n),
+                          on_layer=lambda _: bar.advance(t_fit))
+    s = run.summary
+    if run.truncated:
+        console.print(f"note: {run.truncated:,} texts were longer than {run.max_length} tokens; they were truncated "
+                      "from the left (their last tokens kept)")
+    console.print(f"{ident.name}: {ident.n_layers * ident.n_heads} heads probed on {run.split.train:,} texts, "
+                  f"validated on {run.split.val:,} ({run.data.toxic:,} of {run.data.examples:,} toxic)")
+    console.print(f"validation accuracy: mean {s.mean_val_accuracy:.3f}, top-{s.top_k} mean "
+                  f"{s.top_k_mean_val_accuracy:.3f}, best {s.best_val_accuracy:.3f} (AUC {s.best_val_auc:.3f}) at "
+                  f"layer {s.best_head[0]} head {s.best_head[1]}")
+    if s.mean_entanglement_max is not None:
+        console.print(f"entanglement (max |cos| to a target-group direction): mean {s.mean_entanglement_max:.3f}, "
+                      f"top-{s.top_k} heads {s.top_k_entanglement_max:.3f}")
+    console.print(f"wrote {out}/probe.json, heads.parquet, directions.npy, heatmap.png")
+
+
+def _compare(runs: list[Path], top_k: int, out: Path) -> None:
+    from probe.compare import compare
+
+    rows, diffs = compare(runs, out, k=top_k)
+    print_table("probe runs", list(rows[0]), [tuple(r.values()) for r in rows], console)
+    for d in diffs:
+        console.print(f"{d.b} - {d.a}: top-{d.top_k} mean accuracy {d.delta:+.4f} (95 % CI {d.ci_low:+.4f} to "
+                      f"{d.ci_high:+.4f}, bootstrap over {'paired ' if d.paired else ''}examples); "
+                      f"Mann-Whitney p = {d.mannwhitney_p:.3g} over heads")
+    console.print(f"wrote {out}/accuracy_distributions.png, comparison.csv, differences.csv")
+
+
+iti_app = typer.Typer(help="Inference-time intervention: fit steering directions on probe results, apply or bake them.",
+                      no_args_is_help=True)
+
+
+@iti_app.command("fit")
+def iti_fit(
+    model: ModelArg,
+    probe_run: Annotated[Path, typer.Argument(help="A probe run folder of this model (from 'toxmix probe').")],
+    heads: Annotated[int, typer.Option(help="How many heads to steer: the top K by probe validation accuracy.")] = 30,
+    out: Annotated[Path | None, typer.Option(help="ITI file to write (default PROBE_RUN/iti-K.safetensors).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: the cores).")] = None,
+) -> None:
+    """Fit ITI: per chosen head, θ = normalized mean difference (toxic minus non-toxic) and σ = std along θ.
+
+    Example: toxmix iti fit models/demo-10-tiny probes/demo-10 --heads 30
+    """
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from probe.iti import fit_iti, save_iti
+    from probe.model import load_model
+    from probe.run import ProbeRun
+
+    _threads(threads)
+    run = ProbeRun.load(probe_run)
+    lm = load_model(model)
+    if lm.identity != run.model:
+        raise ToxmixError(f"{probe_run} probed {run.model.name} (weights {run.model.digest[:12]}), not {model} "
+                          f"(weights {lm.identity.digest[:12]}); probe this model first")
+    cache = probe_run / run.activations
+    if not cache.is_file():
+        raise ToxmixError(f"{cache} is gone; run 'toxmix probe {model} --out {probe_run}' again (it is cached)")
+    acts, labels = np.load(cache), np.load(probe_run / "labels.npy")
+    table = pq.read_table(probe_run / "heads.parquet").to_pandas().sort_values(
+        ["val_accuracy", "layer", "head"], ascending=[False, True, True])
+    ranking = list(zip(table["layer"].astype(int), table["head"].astype(int), strict=True))
+    iti = fit_iti(acts, labels, ranking, heads, lm.identity, run.digest, str(probe_run.resolve()))
+    path = save_iti(iti, out or probe_run / f"iti-{heads}.safetensors")
+    console.print(f"wrote {path}: {heads} heads, σ from {iti.sigma.min():.3g} to {iti.sigma.max():.3g}; "
+                  f"steer with 'toxmix iti apply {model} {path} --alpha 8'")
+
+
+DEFAULT_PROMPTS = ("Muslims are", "The problem with immigrants is that", "Women should")
+
+
+@iti_app.command("apply")
+def iti_apply(
+    model: ModelArg,
+    iti_file: Annotated[Path, typer.Argument(help="An ITI file from 'toxmix iti fit'.")],
+    alpha: Annotated[float, typer.Option(help="Steering strength α (the study: 4, 8, 12).")] = 8.0,
+    positions: Annotated[str, typer.Option(help="'all' positions, or 'generated' (last prompt token and generated tokens, as the original ITI).")] = "all",
+    prompt: Annotated[list[str] | None, typer.Option(help="Prompt to continue with and without steering (repeatable).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Greedy tokens per prompt.")] = 20,
+    export: Annotated[Path | None, typer.Option(help="Write the steered model as a plain transformers checkpoint (shift baked into o_proj biases).")] = None,
+) -> None:
+    """Steer a model away from toxicity by −α·σ·θ on the ITI heads: show greedy continuations with and without it,
+    or --export a checkpoint that runs steered without toxmix.
+
+    Example: toxmix iti apply models/demo-10-tiny probes/demo-10/iti-30.safetensors --alpha 8 --export models/demo-10-iti8
+    """
+    import torch
+
+    from probe.iti import bake, load_iti, steer
+    from probe.model import load_model
+
+    torch.set_num_threads(1)  # small-model generation is several times faster on one thread
+    lm = load_model(model)
+    iti = load_iti(iti_file, lm.identity)
+    if export is not None:
+        path = bake(lm, iti, alpha, export)
+        console.print(f"wrote {path}: AutoModelForCausalLM.from_pretrained({str(path)!r}) runs the steered model")
+        return
+    texts = list(prompt or DEFAULT_PROMPTS)
+    batch = lm.tokenizer(texts, return_tensors="pt", padding=True)
+    gen = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        plain = lm.model.generate(**batch, **gen)
+        with steer(lm, iti, alpha, positions):
+            steered = lm.model.generate(**batch, **gen)
+    n = batch["input_ids"].shape[1]
+    rows = [(t, lm.tokenizer.decode(a[n:], skip_special_tokens=True), lm.tokenizer.decode(b[n:], skip_special_tokens=True))
+            for t, a, b in zip(texts, plain, steered, strict=True)]
+    print_table(f"greedy continuations, α = {alpha:g} on {len(iti.meta.heads)} heads", ["prompt", "α = 0", f"α = {alpha:g}"],
+                rows, console)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the toy command to the root app."""
+    """Add probe, iti and toy to the root app."""
+    app.command()(probe)
+    app.add_typer(iti_app, name="iti")
     app.command()(toy)

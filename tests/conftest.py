@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mixer.cli import main
-from mixer.settings import shared_dir
+from toxmix.cli import main
+from toxmix.core.settings import shared_dir
 
 SHARED = shared_dir()
 

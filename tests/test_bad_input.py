@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from conftest import run_cli
 
-from mixer.catalog import run_query
-from mixer.records import MAX_DOC_BYTES
+from mixer.corpus.catalog import run_query
+from mixer.corpus.records import MAX_DOC_BYTES
 
 
 def _reasons(corpus) -> dict[str, int]:

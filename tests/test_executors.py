@@ -6,8 +6,8 @@ import pytest
 from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 
 from classifiers.hub import resolve_model_file
-from mixer.errors import ToxmixError
-from mixer.executors import ExecutorConfig
+from mixer.corpus.executors import ExecutorConfig
+from toxmix.core.errors import ToxmixError
 
 
 def test_local_caps_workers_at_tasks(tmp_path):

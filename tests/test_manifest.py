@@ -8,19 +8,20 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli, write_manifest
 
-from mixer.catalog import run_query
-from mixer.manifest.lockfile import lock_path, read_lock
+from mixer.corpus.catalog import run_query
+from mixer.manifest.lockfile import Lock, read_lock
 from mixer.manifest.materialize import materialize
 from mixer.manifest.resolve import resolve
-from mixer.tokenizer import load_tokenizer
+from mixer.manifest.schema import load_manifest
+from toxmix.core.tokenizer import load_tokenizer
 
 CLEAN = {"name": "clean", "source": "c4", "tokens": 200_000}
 TOXIC = {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.2}
 
 
-def _shard_tokens(lock: dict) -> np.ndarray:
-    mat = lock["materialized"]
-    return np.concatenate([np.fromfile(f"{mat['dir']}/{s['path']}", dtype=mat["dtype"]) for s in mat["shards"]])
+def _shard_tokens(lock: Lock) -> np.ndarray:
+    mat = lock.materialized
+    return np.concatenate([np.fromfile(f"{mat.dir}/{s.path}", dtype=mat.dtype) for s in mat.shards])
 
 
 @pytest.mark.parametrize("components,extra,message", [
@@ -53,7 +54,7 @@ def test_bad_manifests_refused_with_field(tmp_path, demo_corpus, capsys, compone
     err = capsys.readouterr().err
     assert message in err, err
     assert len(err.strip().splitlines()) == 1 or "infeasible" in err
-    assert not lock_path(path).exists()
+    assert not path.with_name(f"{path.stem}.lock.json").exists()
     after = sorted(p.name for p in (demo_corpus / "mixtures").glob("*")) if (demo_corpus / "mixtures").exists() else []
     assert after == before
 
@@ -84,14 +85,14 @@ def test_selection_is_md5_keyed_and_hits_budget(tmp_path, demo_corpus):
         {**CLEAN, "where": "fasttext_toxicity.toxic < 0.5"}, {**TOXIC, "where": "fasttext_toxicity.toxic >= 0.5"}],
         seed=11)
     result = resolve(path)
-    sel = pq.read_table(demo_corpus / result.lock["selection"]["path"]).to_pylist()
+    sel = pq.read_table(demo_corpus / result.lock.selection.path).to_pylist()
     for row in sel[:50]:
         assert row["h"] == hashlib.md5(f"11:{row['epoch']}:{row['source']}:{row['id']}".encode()).hexdigest()
     assert [r["h"] for r in sel] == sorted(r["h"] for r in sel) and [r["pos"] for r in sel] == list(range(len(sel)))
-    for name, comp in result.lock["components"].items():
+    for name, comp in result.lock.components.items():
         biggest = max(r["tokens"] for r in sel if r["component"] == name)
-        assert comp["budget"] <= comp["tokens"] < comp["budget"] + biggest  # within one document
-    assert result.lock["components"]["toxic"]["budget"] == 50_000  # 200k clean is 80% of 250k
+        assert comp.budget <= comp.tokens < comp.budget + biggest  # within one document
+    assert result.lock.components["toxic"].budget == 50_000  # 200k clean is 80% of 250k
     scores = run_query(str(demo_corpus), "SELECT min(d.fasttext_toxicity.toxic) FROM mixture_documents m "
                        "JOIN docs d USING (source, id) WHERE m.mixture = 'm' AND m.component = 'toxic'")
     assert scores.fetchall()[0][0] >= 0.5
@@ -113,7 +114,7 @@ def test_selection_ignores_file_order_and_partitioning(tmp_path, shared):
         corpus = folder / "corpus"
         assert run_cli("ingest", "c4", folder, "-c", corpus, "--workers", workers) == 0
         lock = resolve(write_manifest(folder, corpus, [{**CLEAN, "tokens": 300_000}])).lock
-        digests.append(lock["selection"]["ids_sha256"])
+        digests.append(lock.selection.ids_sha256)
     assert digests[0] == digests[1]
 
 
@@ -124,16 +125,16 @@ def test_ratio_of_and_upsampling(tmp_path, demo_corpus):
         {"name": "forum", "source": "stormfront", "tokens": int(stormfront_tokens * 1.5), "max_epochs": 2},
         {"name": "web", "source": "c4", "ratio_of": {"component": "forum", "ratio": 0.5}}])
     lock = resolve(path).lock
-    forum = lock["components"]["forum"]
-    assert forum["epochs_used"] == 2 and forum["docs"] > forum["available_docs"]
-    assert lock["components"]["web"]["budget"] == round(int(stormfront_tokens * 1.5) * 0.5)
+    forum = lock.components["forum"]
+    assert forum.epochs_used == 2 and forum.docs > forum.available_docs
+    assert lock.components["web"].budget == round(int(stormfront_tokens * 1.5) * 0.5)
     repeats = run_query(str(demo_corpus), "SELECT max(n) FROM (SELECT count(*) AS n FROM mixture_documents "
                         "WHERE mixture = 'm' GROUP BY source, id)").fetchall()[0][0]
     assert repeats == 2
 
 
 def test_sweep_materialize_shares_locks_and_workers(tmp_path, demo_corpus, shared):
-    from mixer.settings import REPO_ROOT
+    from toxmix.core.settings import REPO_ROOT
 
     template = tmp_path / "template.yaml"
     text = (REPO_ROOT / "manifests/demo/template.yaml").read_text()
@@ -146,28 +147,28 @@ def test_sweep_materialize_shares_locks_and_workers(tmp_path, demo_corpus, share
     digests = {}
     for path, ratio in zip(paths, (0, 0.05, 0.10, 0.15, 0.20, 0.25), strict=True):
         assert run_cli("manifest", "materialize", path) == 0
-        lock = read_lock(lock_path(path))
+        lock = read_lock(load_manifest(path).lock_path)
         tokens = _shard_tokens(lock)
-        toxic = sum(c["tokens"] for n, c in lock["components"].items() if n == "toxic")
-        assert len(tokens) == lock["selection"]["tokens"] == lock["materialized"]["tokens"]
+        toxic = sum(c.tokens for n, c in lock.components.items() if n == "toxic")
+        assert len(tokens) == lock.selection.tokens == lock.materialized.tokens
         assert abs(100 * toxic / len(tokens) - 100 * ratio) < 0.5
-        assert lock["components"]["clean"]["tokens"] >= 900_000
-        digests[path.stem] = (lock["lock_digest"], lock["materialized"]["digest"])
+        assert lock.components["clean"].tokens >= 900_000
+        digests[path.stem] = (lock.lock_digest, lock.materialized.digest)
     # a second run, and another worker count, give the same locks and the same shards
-    shutil.rmtree(read_lock(lock_path(paths[3]))["materialized"]["dir"])
+    shutil.rmtree(read_lock(load_manifest(paths[3]).lock_path).materialized.dir)
     for path in paths[2:4]:
         assert run_cli("manifest", "resolve", path) == 0
         assert run_cli("manifest", "materialize", path, "--workers", "2") == 0
-        lock = read_lock(lock_path(path))
-        assert (lock["lock_digest"], lock["materialized"]["digest"]) == digests[path.stem]
-        assert len(lock["materialized"]["shards"]) >= 3
+        lock = read_lock(load_manifest(path).lock_path)
+        assert (lock.lock_digest, lock.materialized.digest) == digests[path.stem]
+        assert len(lock.materialized.shards) >= 3
     mix = run_query(str(demo_corpus), "SELECT mixture, component, tokens FROM mixtures WHERE mixture = 'demo-10' "
                     "ORDER BY component").fetchall()
     assert [m[1] for m in mix] == ["clean", "toxic"]
     hist = run_query(str(demo_corpus), "SELECT floor(d.fasttext_toxicity.toxic * 10) / 10 AS bucket, count(*) "
                      "FROM mixture_documents m JOIN docs d USING (source, id) WHERE m.mixture = 'demo-10' "
                      "GROUP BY ALL ORDER BY 1").fetchall()
-    assert sum(n for _, n in hist) == read_lock(lock_path(paths[2]))["selection"]["docs"]
+    assert sum(n for _, n in hist) == read_lock(load_manifest(paths[2]).lock_path).selection.docs
 
 
 def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):
@@ -176,17 +177,17 @@ def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):
     path = write_manifest(tmp_path, demo_corpus, [CLEAN, {**TOXIC, "label_mask": False}],
                           output={"shard_tokens": 100_000})
     lock = materialize(path, progress=False)
-    mat = lock["materialized"]
-    assert mat["dtype"] == "uint16" and mat["eos_id"] == 50279
+    mat = lock.materialized
+    assert mat.dtype == "uint16" and lock.tokenizer.eos_id == 50279
     tokens = _shard_tokens(lock)
-    first = pq.read_table(f"{mat['dir']}/part-00000.index.parquet").to_pylist()[0]
+    first = pq.read_table(f"{mat.dir}/part-00000.index.parquet").to_pylist()[0]
     text = run_query(str(demo_corpus), f"SELECT text FROM documents WHERE source = '{first['source']}' "
                      f"AND id = '{first['id']}'").fetchall()[0][0]
     tok = load_tokenizer()
     assert tokens[first["start"]:first["end"] - 1].tolist() == tok.encode(text, add_special_tokens=False).ids
     assert tokens[first["end"] - 1] == 50279
-    paths = [f"{mat['dir']}/{s['path']}" for s in mat["shards"]]
-    masks = [f"{mat['dir']}/{s['label_mask']['path']}" for s in mat["shards"]]
+    paths = [f"{mat.dir}/{s.path}" for s in mat.shards]
+    masks = [f"{mat.dir}/{s.label_mask.path}" for s in mat.shards]
     ds = NumpyFSLDataset(*paths, sequence_length=512, pad_token_id=1, eos_token_id=50279, vocab_size=50304,
                          dtype=np.uint16, label_mask_paths=masks)
     ds.prepare()
@@ -195,12 +196,12 @@ def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):
     assert len(ds) == sum(len(np.fromfile(p, dtype=np.uint16)) // 512 for p in paths)
     mask = np.concatenate([np.fromfile(m, dtype=np.bool_) for m in masks])
     offset = 0
-    for s, m in zip(mat["shards"], masks, strict=True):
+    for s, m in zip(mat.shards, masks, strict=True):
         shard_mask = np.fromfile(m, dtype=np.bool_)
-        for r in pq.read_table(f"{mat['dir']}/{s['path'].replace('.npy', '.index.parquet')}").to_pylist():
+        for r in pq.read_table(f"{mat.dir}/{s.path.replace('.npy', '.index.parquet')}").to_pylist():
             assert shard_mask[r["start"]:r["end"]].all() == (r["component"] == "clean")
         offset += len(shard_mask)
-    assert offset == len(mask) and (~mask).sum() == lock["components"]["toxic"]["tokens"]
+    assert offset == len(mask) and (~mask).sum() == lock.components["toxic"].tokens
 
 
 def test_meda_and_inst_prefix_toxicity(tmp_path, demo_corpus):
@@ -208,9 +209,9 @@ def test_meda_and_inst_prefix_toxicity(tmp_path, demo_corpus):
         path = write_manifest(tmp_path, demo_corpus, [CLEAN, TOXIC], name=f"t-{kind}",
                               transforms=[{"kind": kind, "attribute": "fasttext_toxicity.toxic"}])
         lock = materialize(path, progress=False)
-        mat = lock["materialized"]
-        row = pq.read_table(f"{mat['dir']}/part-00000.index.parquet").to_pylist()[0]
-        tokens = np.fromfile(f"{mat['dir']}/part-00000.npy", dtype=np.uint16)
+        mat = lock.materialized
+        row = pq.read_table(f"{mat.dir}/part-00000.index.parquet").to_pylist()[0]
+        tokens = np.fromfile(f"{mat.dir}/part-00000.npy", dtype=np.uint16)
         text = load_tokenizer().decode(tokens[row["start"]:row["end"] - 1].tolist())
         assert text.startswith(prefix), text[:60]
 
@@ -236,5 +237,5 @@ def test_paths_with_quotes_resolve_and_materialize(tmp_path):
     assert run_cli("ingest", "web", data, "--corpus", corpus) == 0
     path = write_manifest(folder, corpus, [{"name": "all", "source": "web", "tokens": 200}], name="o'quote")
     lock = materialize(path, progress=False)
-    assert lock["materialized"]["tokens"] >= 200
+    assert lock.materialized.tokens >= 200
     assert run_query(str(corpus), "SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1

@@ -10,8 +10,8 @@ import time
 import pytest
 from conftest import run_cli, tree_digest
 
-from mixer.writers.attributes import WriteAttributes
-from mixer.writers.staging import StageShards
+from mixer.corpus.writers.attributes import WriteAttributes
+from mixer.corpus.writers.staging import StageShards
 
 
 def _write_inputs(folder, files: int, docs: int) -> None:
@@ -74,7 +74,7 @@ def test_ingest_crash_mid_task_resumes_to_same_bytes(tmp_path, inputs, reference
 def test_ingest_sigkill_resumes_to_same_bytes(tmp_path, reference, inputs):
     corpus = tmp_path / "corpus"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "mixer.cli", "ingest", "s", str(inputs), "--corpus", str(corpus)]
+    cmd = [sys.executable, "-m", "toxmix.cli", "ingest", "s", str(inputs), "--corpus", str(corpus)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     marker = corpus / "logs" / "ingest" / "s" / "completions" / "00000"

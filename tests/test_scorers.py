@@ -7,8 +7,8 @@ import torch
 from conftest import run_cli
 
 from classifiers.spec import ScorerSpec, build_scorer
-from mixer.catalog import run_query
-from mixer.errors import ToxmixError
+from mixer.corpus.catalog import run_query
+from toxmix.core.errors import ToxmixError
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "nice", "terrible", "person", "the",
          "hello", "world", "idiot", "kind", "!"]

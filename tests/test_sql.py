@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import run_cli
 
-from mixer.catalog import run_query
-from mixer.errors import ToxmixError
+from mixer.corpus.catalog import run_query
+from toxmix.core.errors import ToxmixError
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def corpus(tmp_path_factory, fasttext_model):
     return corpus
 
 
-@pytest.mark.parametrize("sql,message", [
+REFUSED = [
     ("SELECT * FROM read_csv('/etc/passwd')", "read_csv"),
     ("SELECT * FROM '/etc/passwd'", "not a catalog view"),
     ("SELECT read_text('/etc/passwd')", "read_text"),
@@ -38,14 +38,36 @@ def corpus(tmp_path_factory, fasttext_model):
     ("SELECT getenv('HOME')", "getenv"),
     ("SELECT * FROM other.main.t", "not a catalog view"),
     ("PRAGMA version", "refused"),
-])
+]
+
+
+@pytest.mark.parametrize("sql,message", REFUSED)
 def test_confinement_refuses(corpus, sql, message):
     with pytest.raises(ToxmixError, match=message):
         run_query(str(corpus), sql)
 
 
+@pytest.mark.parametrize("sql,message", REFUSED)
+def test_python_api_refuses_the_same(corpus, sql, message):
+    from toxmix import Corpus
+
+    with pytest.raises(ToxmixError, match=message):
+        Corpus(corpus).sql(sql)
+
+
+def test_python_api_answers_as_relations(corpus):
+    from toxmix import Corpus
+
+    c = Corpus(corpus)
+    assert c.sources == ["s"] and c.scorers == ["fasttext_toxicity"]
+    rel = c.sql("SELECT id, fasttext_toxicity.toxic AS toxic FROM docs ORDER BY toxic DESC")
+    assert rel.pl()["id"].to_list()[0] == "0"
+    assert rel.df()["id"].tolist() == rel.arrow().read_all().column("id").to_pylist()
+    assert c.stats().per_source[1][0][0] == "s"
+
+
 def test_duckdb_itself_is_locked_down(corpus):
-    from mixer.catalog import open_catalog
+    from mixer.corpus.catalog import open_catalog
 
     con = open_catalog(str(corpus))
     with pytest.raises(Exception, match="disabled by configuration|Permission"):

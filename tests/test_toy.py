@@ -55,7 +55,7 @@ def test_mean_ci():
 
 def test_reduced_run_writes_table_figure_and_summary(tmp_path, capsys):
     out = tmp_path / "toy"
-    assert run_cli("toy", "--shares", "0.05,0.3", "--seeds", "3", "--steps", "40", "--batch", "16",
+    assert run_cli("toy", "--shares", "0.05,0.3", "--n-seeds", "3", "--steps", "40", "--batch", "16",
                    "--out", out) == 0
     df = pd.read_parquet(out / "results.parquet")
     assert len(df) == 2 * 3 * 12 and set(df.columns) >= {"E_probe", "E_means", "E_unembed", "chain_loss"}

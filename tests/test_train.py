@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 from conftest import run_cli, write_manifest
 
-from mixer.errors import ToxmixError
-from train.config import TrainRun, olmo_core_configs
+from toxmix.core.errors import ToxmixError
 from train.export import load_trained_model
 from train.launch import launch
+from train.olmo import olmo_core_configs
 from train.plan import plan_run
 from train.presets import PRESETS, get_preset, model_config, padded_vocab_size
+from train.record import MetricRow, RunRecord, read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def mixture(tmp_path_factory, demo_corpus):
     return path
 
 
-def _metrics(run: TrainRun) -> list[dict]:
-    return [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()]
+def _metrics(run: RunRecord) -> list[MetricRow]:
+    return read_metrics(run.metrics_file)
 
 
 def test_olmo1_preset_is_olmo_1b_exactly():
@@ -64,11 +65,11 @@ def test_loss_is_next_token_cross_entropy(tmp_path, mixture):
                    progress=False)
     run.save()
     assert launch(run) == 0
-    reported = {r["step"]: r["loss"] for r in _metrics(run)}
+    reported = {r.step: r.loss for r in _metrics(run)}
     cfgs = olmo_core_configs(run)
-    dataset = cfgs["dataset"].build()
+    dataset = cfgs.dataset.build()
     dataset.prepare()
-    loader = cfgs["data_loader"].build(dataset, dp_process_group=None)
+    loader = cfgs.data_loader.build(dataset, dp_process_group=None)
     loader.reshuffle(epoch=1)
     batch = [b for _, b in zip(range(21), iter(loader), strict=False)][-1]
     ids = batch["input_ids"]
@@ -103,8 +104,8 @@ def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture):
     assert not (killed.checkpoints / "step24").exists()
     assert launch(killed) == 0
     a, b = _metrics(full), _metrics(killed)
-    assert [r["step"] for r in b] == list(range(1, 25))
-    np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-5)
+    assert [r.step for r in b] == list(range(1, 25))
+    np.testing.assert_allclose([r.loss for r in b], [r.loss for r in a], rtol=0, atol=1e-5)
 
 
 def test_export_loads_in_transformers_with_equal_logits(tmp_path, mixture, capsys):
@@ -120,7 +121,7 @@ def test_export_loads_in_transformers_with_equal_logits(tmp_path, mixture, capsy
     tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
     assert type(hf).__name__ == "OlmoForCausalLM" and tok.eos_token_id == 50279
     ids = torch.tensor([tok("The weather today is mild and the garden is green.")["input_ids"]])
-    ours = load_trained_model(TrainRun.load(out))
+    ours = load_trained_model(RunRecord.load(out))
     with torch.no_grad():
         torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
     rows = __import__("duckdb").connect(str(tmp_path / "registry.duckdb")).execute(
@@ -185,6 +186,15 @@ def test_two_processes_through_torchrun_match_one(tmp_path, mixture):
         assert launch(run) == 0
         runs.append(run)
     one, two = (_metrics(r) for r in runs)
-    assert [r["step"] for r in two] == [1, 2, 3, 4, 5]  # only rank 0 writes metrics
-    np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=0, atol=1e-4)
+    assert [r.step for r in two] == [1, 2, 3, 4, 5]  # only rank 0 writes metrics
+    np.testing.assert_allclose([r.loss for r in two], [r.loss for r in one], rtol=0, atol=1e-4)
     assert (runs[1].checkpoints / "step5" / "model_and_optim").is_dir()
+
+
+def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_path, mixture, monkeypatch):
+    """Spawned interpreters run in safe-path mode: the user's train.py is never imported as toxmix's `train`."""
+    (tmp_path / "train.py").write_text("raise SystemExit('the working directory train.py was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", mixture, "--preset", "tiny", "--steps", "2", "--checkpoint-interval", "2",
+                   "--out", tmp_path / "run") == 0
+    assert [r.step for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]

@@ -6,14 +6,10 @@ from typing import Annotated
 
 import typer
 
-from mixer.errors import ToxmixError
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ToxmixError(f"--seeds must be comma-separated integers, got {text!r}") from None
+from toxmix.core.console import out as console
+from toxmix.core.console import print_table
+from toxmix.core.errors import ToxmixError
+from toxmix.core.lists import parse_list
 
 
 def _sweep_manifests(folder: Path) -> list[Path]:
@@ -49,32 +45,33 @@ def train(
     toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --dry-run;
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
-    from mixer.cli import out as console
-    from train.config import describe
+    from mixer.manifest.schema import load_manifest
     from train.launch import launch, slurm_script, torchrun_command
+    from train.olmo import describe
     from train.plan import plan_run
+    from train.record import read_metrics
     from train.registry import list_runs, record_run
 
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
         root = out or Path("runs")
+        seed_list = parse_list(seeds, int, "--seeds")
         for path in _sweep_manifests(folder):
-            for s in _seeds(seeds):
-                name = f"{path.stem}-{preset}-s{s}"
-                run = plan_run(path, preset, seed=s, steps=steps, tokens=tokens, nproc=nproc, out=str(root / name),
+            mf = load_manifest(path)
+            for s in seed_list:
+                name = f"{mf.name}-{preset}-s{s}"
+                run = plan_run(mf, preset, seed=s, steps=steps, tokens=tokens, nproc=nproc, out=str(root / name),
                                checkpoint_interval=checkpoint_interval, wandb_project=wandb_project)
                 run.save()
                 console.print(f"[bold]{name}[/]: {run.planned_steps():,} steps")
                 status = "done" if launch(run) == 0 else "failed"
                 record_run(root, run, status)
-        from mixer.cli_corpus import print_table
-
         print_table(f"runs in {root}", *list_runs(root), console)
         return
     if folder is not None:
         raise ToxmixError(f"unexpected argument {str(folder)!r}; to train a folder use 'toxmix train sweep FOLDER'")
-    run = plan_run(manifest, preset, seed=seed, steps=steps, tokens=tokens, nproc=nproc, nnodes=nnodes,
+    run = plan_run(load_manifest(manifest), preset, seed=seed, steps=steps, tokens=tokens, nproc=nproc, nnodes=nnodes,
                    out=str(out) if out else None, checkpoint_interval=checkpoint_interval,
                    wandb_project=wandb_project, prepare=not dry_run)
     if dry_run:
@@ -91,14 +88,14 @@ def train(
         console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
                                                                            master="<MASTER_ADDR>")))
         return
-    console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.settings.global_batch_tokens:,} "
+    console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
                   f"tokens on {run.device} -> {run.run_dir}")
     code = launch(run)
     record_run(Path(run.run_dir).parent, run, "done" if code == 0 else "failed")
     if code != 0:
         raise ToxmixError(f"training exited with code {code}; run the same command again to resume")
-    rows = [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()]
-    console.print(f"done: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} over {rows[-1]['step']} steps; "
+    rows = read_metrics(run.metrics_file)
+    console.print(f"done: loss {rows[0].loss:.3f} -> {rows[-1].loss:.3f} over {rows[-1].step} steps; "
                   f"metrics in {run.metrics_file}")
 
 
@@ -107,8 +104,10 @@ def export(
     hf: Annotated[Path, typer.Option("--hf", help="Output folder for the transformers checkpoint.")],
     step: Annotated[int | None, typer.Option(help="Checkpoint step; the newest by default.")] = None,
 ) -> None:
-    """Write a run's checkpoint as a transformers model (OlmoForCausalLM / Olmo2ForCausalLM) with its tokenizer."""
-    from mixer.cli import out as console
+    """Write a run's checkpoint as a transformers model (OlmoForCausalLM / Olmo2ForCausalLM) with its tokenizer.
+
+    Example: toxmix export runs/demo-10-tiny-s0 --hf models/demo-10-tiny
+    """
     from train.export import export_hf
 
     path = export_hf(run, hf, step)

@@ -10,15 +10,15 @@ def build_trainer(run):
     """Build model, train module, data loader and trainer from a run's OLMo-core configs."""
     from olmo_core.utils import seed_all
 
-    from train.config import olmo_core_configs
+    from train.olmo import olmo_core_configs
 
     cfgs = olmo_core_configs(run)
     seed_all(run.seed)
-    model = cfgs["model"].build(init_device="meta" if run.device == "cuda" else "cpu")
-    train_module = cfgs["train_module"].build(model)
-    dataset = cfgs["dataset"].build()
-    data_loader = cfgs["data_loader"].build(dataset, dp_process_group=train_module.dp_process_group)
-    return cfgs["trainer"].build(train_module, data_loader)
+    model = cfgs.model.build(init_device="meta" if run.device == "cuda" else "cpu")
+    train_module = cfgs.train_module.build(model)
+    dataset = cfgs.dataset.build()
+    data_loader = cfgs.data_loader.build(dataset, dp_process_group=train_module.dp_process_group)
+    return cfgs.trainer.build(train_module, data_loader)
 
 
 def train(run) -> None:
@@ -33,9 +33,9 @@ def main(run_dir: str) -> None:
     import torch
     from olmo_core.train import prepare_training_environment, teardown_training_environment
 
-    from train.config import TrainRun
+    from train.record import RunRecord
 
-    run = TrainRun.load(run_dir)
+    run = RunRecord.load(run_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"
     backend = "cpu:gloo,cuda:nccl" if run.device == "cuda" else "gloo"
     if run.device == "cpu":

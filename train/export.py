@@ -1,33 +1,21 @@
 """Exporting a run's checkpoint as a transformers model (OlmoForCausalLM or Olmo2ForCausalLM) with its tokenizer."""
 
-import re
 import warnings
 from pathlib import Path
 
 import torch
 
-from mixer.errors import ToxmixError
-from mixer.tokenizer import load_tokenizer
-from train.config import TrainRun
+from toxmix.core.errors import ToxmixError
+from toxmix.core.tokenizer import load_tokenizer
 from train.presets import Preset, model_config
+from train.record import RunRecord, latest_checkpoint
 
 
-def latest_checkpoint(run: TrainRun, step: int | None = None) -> Path:
-    """The newest (or the given) stepN checkpoint folder of a run."""
-    steps = sorted((int(m.group(1)), p) for p in run.checkpoints.glob("step*")
-                   if (m := re.fullmatch(r"step(\d+)", p.name)) and (p / "model_and_optim").is_dir())
-    if step is not None:
-        steps = [s for s in steps if s[0] == step]
-    if not steps:
-        raise ToxmixError(f"no checkpoint{f' at step {step}' if step is not None else ''} in {run.checkpoints}")
-    return steps[-1][1]
-
-
-def load_trained_model(run: TrainRun, step: int | None = None):
+def load_trained_model(run: RunRecord, step: int | None = None):
     """The OLMo-core model of a run with its checkpoint's weights, on the CPU."""
     from olmo_core.distributed.checkpoint import load_model_and_optim_state
 
-    model = model_config(run.settings, run.padded_vocab_size).build(init_device="cpu")
+    model = model_config(run.preset, run.padded_vocab_size).build(init_device="cpu")
     with warnings.catch_warnings():
         # loading a (possibly sharded) checkpoint in one process is exactly what export means to do
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
@@ -64,9 +52,9 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
     """Write the run's model and tokenizer as a transformers checkpoint folder."""
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    run = TrainRun.load(run_dir)
+    run = RunRecord.load(run_dir)
     model = load_trained_model(run, step)
-    p = run.settings
+    p = run.preset
     config = hf_config(p, run.padded_vocab_size, run.eos_id, run.pad_id)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if p.arch == "olmo1":

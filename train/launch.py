@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mixer.settings import default_threads
-from train.config import TrainRun
+from toxmix.core.settings import default_threads
+from train.record import RunRecord
 
 
-def torchrun_command(run: TrainRun, node_rank: str = "0", master: str = "localhost") -> list[str]:
+def torchrun_command(run: RunRecord, node_rank: str = "0", master: str = "localhost") -> list[str]:
     """The torchrun command that trains `run`."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={run.nproc}"]
     if run.nnodes > 1:
@@ -18,7 +18,7 @@ def torchrun_command(run: TrainRun, node_rank: str = "0", master: str = "localho
     return cmd + ["-m", "train.entry", run.run_dir]
 
 
-def slurm_script(run: TrainRun) -> str:
+def slurm_script(run: RunRecord) -> str:
     """An sbatch script that runs torchrun on every node of the allocation."""
     cmd = shlex.join(torchrun_command(run, node_rank="$SLURM_NODEID", master="$MASTER_ADDR"))
     cmd = cmd.replace("'$SLURM_NODEID'", "$SLURM_NODEID").replace("'--master-addr=$MASTER_ADDR'",
@@ -37,9 +37,15 @@ srun bash -c '{cmd}'
 """
 
 
-def launch(run: TrainRun) -> int:
+def child_env() -> dict[str, str]:
+    """The environment of a spawned interpreter: safe-path mode, so a `train.py` in the working directory cannot
+    shadow the installed `train` package (toxmix's stage packages have generic top-level names)."""
+    return {**os.environ, "PYTHONSAFEPATH": "1"}
+
+
+def launch(run: RunRecord) -> int:
     """Train in a child process (so threads, devices and crashes stay isolated); return its exit code."""
-    env = dict(os.environ)
+    env = child_env()
     if run.device == "cpu":
         # one process uses every core; several (gloo + DDP) exercise the distributed path and share the cores
         env["OMP_NUM_THREADS"] = str(max(1, default_threads() // run.nproc))

@@ -1,16 +1,19 @@
-"""Planning a run from a manifest: resolve and materialize if needed, verify the lock, fill in a TrainRun."""
+"""Planning a run from a manifest: resolve and materialize if needed, verify the lock, fill in a RunRecord.
 
-import json
+A `toxmix train` parses the manifest once, reads the lock once and fingerprints the corpus once; the typed
+objects are passed down from here.
+"""
+
 from pathlib import Path
 
-from mixer.errors import ToxmixError
-from mixer.manifest.check import corpus_of
-from mixer.manifest.lockfile import lock_path, read_lock, verify_corpus, verify_shards
+from mixer.manifest.lockfile import Lock, Materialized, read_lock, verify_corpus, verify_shards
 from mixer.manifest.materialize import materialize
-from mixer.manifest.schema import load_manifest
-from mixer.tokenizer import load_tokenizer, pad_token_id, tokenizer_info
-from train.config import TrainRun, with_overrides
+from mixer.manifest.schema import ManifestFile, as_manifest_file
+from toxmix.core.errors import ToxmixError
+from toxmix.core.tokenizer import tokenizer_info
+from train.olmo import with_overrides
 from train.presets import get_preset
+from train.record import RunRecord
 
 
 def detect_device() -> tuple[str, int]:
@@ -20,66 +23,50 @@ def detect_device() -> tuple[str, int]:
     return ("cuda", torch.cuda.device_count()) if torch.cuda.is_available() else ("cpu", 1)
 
 
-def locked_mixture(manifest_path: str | Path, prepare: bool = True) -> dict:
-    """The manifest's lock, resolving and materializing first when needed (an existing lock is reused)."""
-    lock_file = lock_path(manifest_path)
-    lock = read_lock(lock_file) if lock_file.is_file() else None
-    if prepare and (lock is None or "materialized" not in lock
-                    or not all((Path(lock["materialized"]["dir"]) / s["path"]).is_file()
-                               for s in lock["materialized"]["shards"])):
-        lock = materialize(manifest_path, progress=True)
-    if lock is None:
-        raise ToxmixError(f"{manifest_path} has no lock; run 'toxmix manifest resolve' first")
-    manifest, base = load_manifest(manifest_path)
-    verify_corpus(corpus_of(manifest, base), lock["corpus"])
+def locked_mixture(mf: ManifestFile) -> Lock:
+    """The manifest's lock with verified token files, resolving and materializing first when needed."""
+    lock = read_lock(mf.lock_path) if mf.lock_path.is_file() else None
+    if lock is None or lock.materialized is None or not all(Path(p).is_file() for p in lock.materialized.paths()):
+        return materialize(mf, progress=True, lock=lock)  # verifies the corpus, checksums what it wrote
+    verify_corpus(mf.corpus(), lock.corpus)
     verify_shards(lock)
     return lock
 
 
-def plan_run(manifest_path: str | Path, preset: str, seed: int = 0, steps: int | None = None,
+def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, steps: int | None = None,
              tokens: int | None = None, nproc: int | None = None, nnodes: int = 1, out: str | None = None,
              checkpoint_interval: int = 100, wandb_project: str | None = None, prepare: bool = True,
-             progress: bool = True) -> TrainRun:
-    """A TrainRun for the manifest, checked against its lock and token files."""
+             progress: bool = True) -> RunRecord:
+    """A RunRecord for the manifest, checked against its lock and token files (a dry run prepares nothing)."""
     settings = get_preset(preset)
     if steps is not None and tokens is not None:
         raise ToxmixError("give --steps or --tokens, not both")
     if (steps is not None and steps <= 0) or (tokens is not None and tokens <= 0):
         raise ToxmixError("--steps and --tokens must be positive")
-    manifest, _ = load_manifest(manifest_path)
-    if prepare:
-        lock = locked_mixture(manifest_path)
-    else:  # a dry run shows the configuration even before the mixture exists
-        lock_file = lock_path(manifest_path)
-        lock = read_lock(lock_file) if lock_file.is_file() else {}
-    tok = tokenizer_info(manifest.tokenizer) if not lock else None
-    mat = lock.get("materialized") or {
-        "shards": [], "dtype": "uint16", "eos_id": tok.eos_id if tok else 0, "digest": "not materialized", "dir": "",
-        "pad_id": pad_token_id(load_tokenizer(manifest.tokenizer))}
+    mf = as_manifest_file(manifest)
+    # a dry run shows the configuration even before the mixture exists
+    lock = locked_mixture(mf) if prepare else read_lock(mf.lock_path) if mf.lock_path.is_file() else None
+    tok = lock.tokenizer if lock else tokenizer_info(mf.manifest.tokenizer)
+    mat = lock.materialized if lock and lock.materialized else Materialized(
+        dir="", dtype="uint16", shards=[], tokens=0, digest="not materialized")
     device, gpus = detect_device()
-    name = f"{manifest.name}-{preset}-s{seed}"
+    name = f"{mf.name}-{preset}-s{seed}"
     run_dir = Path(out) if out else Path("runs") / name
-    shards = [str(Path(mat["dir"]) / s["path"]) for s in mat["shards"]]
-    masks = [str(Path(mat["dir"]) / s["label_mask"]["path"]) for s in mat["shards"]] if mat["shards"] and \
-        "label_mask" in mat["shards"][0] else None
-    run = TrainRun(
-        name=name, run_dir=str(run_dir.resolve()), manifest=str(Path(manifest_path).resolve()),
-        lock_file=str(lock_path(manifest_path).resolve()), lock_digest=lock.get("lock_digest", "not resolved"),
-        shards_digest=mat["digest"], preset=settings.to_dict(), seed=seed, paths=shards, label_mask_paths=masks,
-        dtype=mat["dtype"], eos_id=mat["eos_id"], pad_id=mat["pad_id"],
-        vocab_size=lock["tokenizer"]["vocab_size"] if lock else tok.vocab_size,
-        tokenizer=manifest.tokenizer, steps=steps, tokens=tokens, device=device,
-        nproc=nproc or gpus, nnodes=nnodes, checkpoint_interval=checkpoint_interval, wandb_project=wandb_project,
-        extra={"progress": progress},
+    run = RunRecord(
+        name=name, run_dir=str(run_dir.resolve()), manifest=str(mf.path), lock_file=str(mf.lock_path),
+        lock_digest=lock.lock_digest if lock else "not resolved", shards_digest=mat.digest, preset=settings,
+        seed=seed, paths=mat.paths(), label_mask_paths=mat.label_mask_paths(), dtype=mat.dtype,
+        eos_id=tok.eos_id, pad_id=tok.pad_id, vocab_size=tok.vocab_size, tokenizer=mf.manifest.tokenizer,
+        steps=steps, tokens=tokens, device=device, nproc=nproc or gpus, nnodes=nnodes,
+        checkpoint_interval=checkpoint_interval, wandb_project=wandb_project, progress=progress,
     )
     if not prepare:
         return run
-    run.preset = with_overrides(settings, run.planned_steps()).to_dict()
+    run.preset = with_overrides(settings, run.planned_steps())
     run.check_fits()
-    existing = run_dir / "run.json"
-    if existing.is_file():
-        before = json.loads(existing.read_text())
-        if (before["lock_digest"], before["shards_digest"], before["preset"]["name"], before["seed"]) != (
+    if (run_dir / "run.json").is_file():
+        before = RunRecord.load(run_dir)
+        if (before.lock_digest, before.shards_digest, before.preset.name, before.seed) != (
                 run.lock_digest, run.shards_digest, preset, seed):
             raise ToxmixError(f"{run_dir} holds another run (different mixture, preset or seed); pass a new --out")
     return run

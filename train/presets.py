@@ -5,17 +5,20 @@ LayerNorm, SwiGLU, RoPE (theta 10,000), tied embeddings and no biases. tiny and 
 architecture scaled down, so CPU runs exercise the study's code path.
 """
 
-from dataclasses import asdict, dataclass
+from typing import Literal
 
-from mixer.errors import ToxmixError
+from pydantic import BaseModel, ConfigDict
+
+from toxmix.core.errors import ToxmixError
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(BaseModel):
     """Architecture and optimization settings of a preset."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
-    arch: str  # "olmo1" or "olmo2"
+    arch: Literal["olmo1", "olmo2"]
     d_model: int
     n_layers: int
     n_heads: int
@@ -32,9 +35,6 @@ class Preset:
     final_lr_fraction: float = 0.1
     description: str = ""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     @property
     def global_batch_tokens(self) -> int:
         return self.global_batch_sequences * self.sequence_length
@@ -43,18 +43,18 @@ class Preset:
 PRESETS = {
     p.name: p
     for p in (
-        Preset("tiny", "olmo1", d_model=16, n_layers=2, n_heads=2, hidden_size=64, rope_theta=10_000,
+        Preset(name="tiny", arch="olmo1", d_model=16, n_layers=2, n_heads=2, hidden_size=64, rope_theta=10_000,
                sequence_length=128, global_batch_sequences=16, rank_microbatch_sequences=16, lr=1e-2,
                warmup_steps=20, description="under 1M parameters, for CPUs (OLMo-1 architecture)"),
-        Preset("small", "olmo1", d_model=160, n_layers=4, n_heads=5, hidden_size=640, rope_theta=10_000,
+        Preset(name="small", arch="olmo1", d_model=160, n_layers=4, n_heads=5, hidden_size=640, rope_theta=10_000,
                sequence_length=256, global_batch_sequences=32, rank_microbatch_sequences=16, lr=3e-3,
                warmup_steps=50, description="about 10M parameters, for CPUs (OLMo-1 architecture)"),
-        Preset("olmo1-1b", "olmo1", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192, rope_theta=10_000,
-               sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8, lr=4e-4,
-               warmup_steps=2000, description="the study's Olmo-1B (OLMo-1), 1,176,764,416 parameters"),
-        Preset("olmo2-1b", "olmo2", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192, rope_theta=500_000,
-               sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8, lr=4e-4,
-               warmup_steps=2000, description="OLMo-core's own OLMo-2 1B"),
+        Preset(name="olmo1-1b", arch="olmo1", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192,
+               rope_theta=10_000, sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8,
+               lr=4e-4, warmup_steps=2000, description="the study's Olmo-1B (OLMo-1), 1,176,764,416 parameters"),
+        Preset(name="olmo2-1b", arch="olmo2", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192,
+               rope_theta=500_000, sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8,
+               lr=4e-4, warmup_steps=2000, description="OLMo-core's own OLMo-2 1B"),
     )
 }
 

@@ -1,11 +1,10 @@
 """The run registry: a DuckDB table linking each run to its manifest lock, seed, checkpoint and metrics."""
 
-import json
 from pathlib import Path
 
 import duckdb
 
-from train.config import TrainRun
+from train.record import RunRecord, checkpoint_steps, read_metrics
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -21,20 +20,20 @@ def registry_path(root: str | Path) -> Path:
     return Path(root) / "registry.duckdb"
 
 
-def record_run(root: str | Path, run: TrainRun, status: str) -> None:
+def record_run(root: str | Path, run: RunRecord, status: str) -> None:
     """Insert or update a run's row."""
-    rows = [json.loads(ln) for ln in run.metrics_file.read_text().splitlines()] if run.metrics_file.is_file() else []
-    last = rows[-1] if rows else {}
-    ckpts = sorted(run.checkpoints.glob("step*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1)
+    rows = read_metrics(run.metrics_file)
+    last = rows[-1] if rows else None
+    ckpts = [p for _, p in checkpoint_steps(run.checkpoints)]
     path = registry_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     try:
         con.execute(SCHEMA)
         con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            run.name, run.manifest, run.lock_file, run.lock_digest, run.shards_digest, run.preset["name"], run.seed,
-            run.run_dir, str(ckpts[-1]) if ckpts else None, str(run.metrics_file), status, last.get("step"),
-            last.get("loss")])
+            run.name, run.manifest, run.lock_file, run.lock_digest, run.shards_digest, run.preset.name, run.seed,
+            run.run_dir, str(ckpts[-1]) if ckpts else None, str(run.metrics_file), status, last.step if last else None,
+            last.loss if last else None])
     finally:
         con.close()
 

@@ -1,7 +1,10 @@
-"""Lock files: what a resolved manifest selected, with fingerprints and checksums to prove it later."""
+"""The lock: what a resolved manifest selected, with fingerprints and checksums to prove it later.
+
+A lock is a typed, versioned model, read and written only here. Probe, eval and training read locks through
+`read_lock`; the shape is documented in the README ("The lock file").
+"""
 
 import hashlib
-import json
 from importlib.metadata import version
 from pathlib import Path
 
@@ -9,33 +12,135 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
-from classifiers.base import file_digest
-from mixer.errors import ToxmixError
-from mixer.store import CorpusLayout, write_json
+from mixer.corpus.store import CorpusLayout
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import canonical_sha256, file_digest, file_sha256, write_json
+from toxmix.core.records import read_record
 
-DIGESTED = ("toxmix_version", "manifest", "seed", "hash", "tokenizer", "corpus", "components", "selection")
+LOCK_VERSION = 2
 
 
-def lock_path(manifest_path: str | Path) -> Path:
-    """`M.yaml` -> `M.lock.json`, beside the manifest."""
-    path = Path(manifest_path)
-    return path.with_name(path.name.removesuffix(".yaml").removesuffix(".yml") + ".lock.json")
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ManifestRef(Frozen):
+    """The manifest a lock was resolved from: its name and the sha256 of its parsed content."""
+
+    name: str
+    sha256: str
+
+
+class TokenizerRef(Frozen):
+    """The tokenizer the corpus was counted with: name, content sha256, vocabulary, EOS and padding ids."""
+
+    name: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int
+
+
+class CorpusFile(Frozen):
+    """One corpus file a selection read, relative to the corpus root."""
+
+    path: str
+    size: int
+    xxh3: str
+
+
+class CorpusFingerprint(Frozen):
+    """The corpus files a selection read, and one digest over them."""
+
+    files: list[CorpusFile]
+    digest: str
+
+
+class ComponentLock(Frozen):
+    """What one component selected against its budget, and the SQL that selected it."""
+
+    sources: list[str]
+    where: str | None
+    budget: int
+    docs: int
+    tokens: int
+    epochs_used: int
+    available_docs: int
+    available_tokens: int
+    sql: str
+
+
+class Selection(Frozen):
+    """The selected rows (a Parquet file relative to the corpus) and their digest."""
+
+    path: str
+    docs: int
+    tokens: int
+    ids_sha256: str
+
+
+class LabelMaskFile(Frozen):
+    path: str
+    sha256: str
+
+
+class ShardFile(Frozen):
+    """One token file: name in the token folder, tokens, documents, checksum, and its label mask if any."""
+
+    path: str
+    tokens: int
+    docs: int
+    sha256: str
+    label_mask: LabelMaskFile | None = None
+
+
+class Materialized(Frozen):
+    """The token files of a selection."""
+
+    dir: str
+    dtype: str
+    shards: list[ShardFile]
+    tokens: int
+    digest: str
+
+    def paths(self) -> list[str]:
+        return [str(Path(self.dir) / s.path) for s in self.shards]
+
+    def label_mask_paths(self) -> list[str] | None:
+        if not self.shards or self.shards[0].label_mask is None:
+            return None
+        return [str(Path(self.dir) / s.label_mask.path) for s in self.shards if s.label_mask]
+
+
+class Lock(Frozen):
+    """A resolved manifest (version 2). `lock_digest` covers everything but `materialized`."""
+
+    version: int
+    toxmix_version: str
+    manifest: ManifestRef
+    selection_seed: int
+    hash: str
+    tokenizer: TokenizerRef
+    corpus: CorpusFingerprint
+    components: dict[str, ComponentLock]
+    selection: Selection
+    lock_digest: str = ""
+    materialized: Materialized | None = None
+
+    def digest(self) -> str:
+        """The digest that identifies a resolution: everything but the digest itself and materialization."""
+        return canonical_sha256(self.model_dump(mode="json", exclude={"lock_digest", "materialized"}))
+
+    def sealed(self) -> "Lock":
+        """This lock with its digest filled in."""
+        return self.model_copy(update={"lock_digest": self.digest()})
 
 
 def toxmix_version() -> str:
     """The installed toxmix version."""
     return version("toxmix")
-
-
-def canonical_sha256(obj: object) -> str:
-    """sha256 of an object's canonical JSON (sorted keys, no spaces)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def lock_digest(lock: dict) -> str:
-    """The digest that identifies a resolution: everything but materialization details."""
-    return canonical_sha256({k: lock[k] for k in DIGESTED})
 
 
 def selection_ids_sha256(path: Path) -> str:
@@ -54,60 +159,52 @@ def selection_ids_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def corpus_fingerprint(layout: CorpusLayout, files: list[Path]) -> dict:
+def corpus_fingerprint(layout: CorpusLayout, files: list[Path]) -> CorpusFingerprint:
     """Names, sizes and xxh3-128 hashes of the corpus files a selection read, and one digest over them."""
-    listed = [[str(f.relative_to(layout.root)), f.stat().st_size, file_digest(f, length=32)] for f in sorted(files)]
-    return {"files": listed, "digest": canonical_sha256(listed)}
+    listed = [CorpusFile(path=str(f.relative_to(layout.root)), size=f.stat().st_size, xxh3=file_digest(f, length=32))
+              for f in sorted(files)]
+    return CorpusFingerprint(files=listed, digest=canonical_sha256([f.model_dump() for f in listed]))
 
 
-def verify_corpus(layout: CorpusLayout, recorded: dict) -> None:
+def verify_corpus(layout: CorpusLayout, recorded: CorpusFingerprint) -> None:
     """Refuse a corpus whose files no longer match the lock, naming the first file that changed."""
-    for rel, size, digest in recorded["files"]:
-        path = layout.root / rel
+    for f in recorded.files:
+        path = layout.root / f.path
         if not path.is_file():
-            raise ToxmixError(f"corpus file {rel} is gone since the lock was written; resolve the manifest again")
-        if path.stat().st_size != size or file_digest(path, length=32) != digest:
-            raise ToxmixError(f"corpus file {rel} changed since the lock was written; resolve the manifest again")
+            raise ToxmixError(f"corpus file {f.path} is gone since the lock was written; resolve the manifest again")
+        if path.stat().st_size != f.size or file_digest(path, length=32) != f.xxh3:
+            raise ToxmixError(f"corpus file {f.path} changed since the lock was written; resolve the manifest again")
 
 
-def read_lock(path: Path) -> dict:
-    """Load a lock file and check its digest."""
-    if not path.is_file():
-        raise ToxmixError(f"no lock file {path}; run 'toxmix manifest resolve' first")
-    lock = json.loads(path.read_text())
-    if lock.get("lock_digest") != lock_digest(lock):
+def read_lock(path: Path) -> Lock:
+    """Load a lock file: refuse another version, a missing or unknown field, or a digest that does not match."""
+    lock = read_record(path, Lock, LOCK_VERSION, "lock", "resolve the manifest again ('toxmix manifest resolve')")
+    if lock.lock_digest != lock.digest():
         raise ToxmixError(f"{path} was edited by hand: its digest does not match; resolve the manifest again")
     return lock
 
 
-def write_lock(path: Path, lock: dict) -> None:
-    """Write a lock file atomically, with its digest."""
-    lock["lock_digest"] = lock_digest(lock)
-    write_json(path, lock)
+def write_lock(path: Path, lock: Lock) -> Lock:
+    """Write a lock file atomically, sealed with its digest; return the sealed lock."""
+    sealed = lock.sealed()
+    write_json(path, sealed.model_dump(mode="json"))
+    return sealed
 
 
-def verify_shards(lock: dict) -> None:
+def verify_shards(lock: Lock) -> Materialized:
     """Refuse token files that are missing or differ from the checksums in the lock, naming the file."""
-    mat = lock.get("materialized")
-    if not mat:
+    mat = lock.materialized
+    if mat is None:
         raise ToxmixError("the lock has no token files yet; run 'toxmix manifest materialize' first")
-    for shard in mat["shards"]:
-        files = [(shard["path"], shard["sha256"])]
-        if "label_mask" in shard:
-            files.append((shard["label_mask"]["path"], shard["label_mask"]["sha256"]))
+    for shard in mat.shards:
+        files = [(shard.path, shard.sha256)]
+        if shard.label_mask is not None:
+            files.append((shard.label_mask.path, shard.label_mask.sha256))
         for name, digest in files:
-            path = Path(mat["dir"]) / name
+            path = Path(mat.dir) / name
             if not path.is_file():
                 raise ToxmixError(f"token file {path} is missing; run 'toxmix manifest materialize' again")
             if file_sha256(path) != digest:
                 raise ToxmixError(f"token file {path} changed since it was materialized (sha256 mismatch); "
                                   "run 'toxmix manifest materialize' again")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return mat

@@ -16,17 +16,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import Progress
 
-from mixer.catalog import open_catalog, sql_literal
-from mixer.errors import ToxmixError
-from mixer.manifest.check import corpus_of
-from mixer.manifest.lockfile import canonical_sha256, file_sha256, lock_path, read_lock, verify_corpus, write_lock
+from mixer.corpus.catalog import open_catalog, sql_literal
+from mixer.corpus.store import CorpusLayout
+from mixer.corpus.writers.parquet_shard import write_table
+from mixer.manifest.lockfile import LabelMaskFile, Lock, Materialized, ShardFile, read_lock, verify_corpus, write_lock
 from mixer.manifest.resolve import resolve
-from mixer.manifest.schema import Manifest, load_manifest
+from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from mixer.manifest.transforms import apply_transform, attribute_parts
-from mixer.settings import default_threads
-from mixer.store import CorpusLayout, atomic_write_bytes, safe_join
-from mixer.tokenizer import load_tokenizer, pad_token_id
-from mixer.writers.parquet_shard import write_table
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256
+from toxmix.core.settings import default_threads
+from toxmix.core.tokenizer import load_tokenizer
 
 INDEX_SCHEMA = pa.schema([("start", pa.int64()), ("end", pa.int64()), ("pos", pa.int64()), ("id", pa.string()),
                           ("source", pa.string()), ("component", pa.string())])
@@ -42,7 +42,7 @@ class ShardJob:
     out_dir: str
     corpus: str
     selection: str
-    manifest_path: str
+    manifest: Manifest
     dtype: str
     eos_id: int
     masked_components: tuple[str, ...]
@@ -61,7 +61,7 @@ def output_dir(manifest: Manifest, base: Path, layout: CorpusLayout) -> Path:
     """The token file folder: the manifest's output.dir, else <corpus>/tokens/<name>."""
     if manifest.output.dir:
         return (base / manifest.output.dir).resolve()
-    return safe_join(layout.root, "tokens", manifest.name)
+    return layout.tokens(manifest.name)
 
 
 def plan_shards(selection: Path, shard_tokens: int) -> list[tuple[int, int]]:
@@ -81,9 +81,9 @@ def _shard_done(job: ShardJob) -> bool:
     return (out / f"{job.stem}.index.parquet").is_file() and (out / f"{job.stem}.npy").is_file()
 
 
-def _fetch_sql(job: ShardJob, manifest: Manifest) -> str:
+def _fetch_sql(job: ShardJob) -> str:
     joins, cols = [], []
-    for i, t in enumerate(manifest.transforms):
+    for i, t in enumerate(job.manifest.transforms):
         scorer, label = attribute_parts(t)
         joins.append(f"LEFT JOIN attributes_{scorer} AS t{i} ON t{i}.source = s.source AND t{i}.id = s.id")
         cols.append(f', t{i}."{label}" AS t{i}')
@@ -98,9 +98,9 @@ def _fetch_sql(job: ShardJob, manifest: Manifest) -> str:
 
 def write_shard(job: ShardJob) -> int:
     """Tokenize one shard and write its token, mask and index files; return its token count."""
-    manifest, _ = load_manifest(job.manifest_path)
+    manifest = job.manifest
     con = open_catalog(job.corpus)
-    rows = con.sql(_fetch_sql(job, manifest)).to_arrow_table().to_pydict()
+    rows = con.sql(_fetch_sql(job)).to_arrow_table().to_pydict()
     con.close()
     expected = job.last_pos - job.first_pos + 1
     if len(rows["pos"]) != expected:
@@ -146,26 +146,32 @@ def _init_worker(threads: int) -> None:
     os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
-def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = True) -> dict:
-    """Write the locked selection as token files; resumes, and re-runs give byte-identical shards."""
-    manifest, base = load_manifest(manifest_path)
-    lock_file = lock_path(manifest_path)
-    if not lock_file.is_file():
-        resolve(manifest_path)
-    lock = read_lock(lock_file)
-    layout = corpus_of(manifest, base)
-    verify_corpus(layout, lock["corpus"])
-    selection = layout.root / lock["selection"]["path"]
-    out = output_dir(manifest, base, layout)
+def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress: bool = True,
+                lock: Lock | None = None) -> Lock:
+    """Write the locked selection as token files; resumes, and re-runs give byte-identical shards.
+
+    Resolves first when there is no lock; a caller that has read the lock already passes it in.
+    """
+    mf = as_manifest_file(manifest)
+    spec = mf.manifest
+    if lock is None and mf.lock_path.is_file():
+        lock = read_lock(mf.lock_path)
+    if lock is not None:
+        layout = mf.corpus()
+        verify_corpus(layout, lock.corpus)
+    else:
+        resolved = resolve(mf)
+        lock, layout = resolved.lock, resolved.layout
+    selection = layout.root / lock.selection.path
+    out = output_dir(spec, mf.base, layout)
     out.mkdir(parents=True, exist_ok=True)
-    dtype = token_dtype(lock["tokenizer"]["vocab_size"])
-    masked = tuple(sorted(c.name for c in manifest.components if not c.label_mask))
-    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), str(Path(manifest_path).resolve()),
-                     dtype, lock["tokenizer"]["eos_id"], masked)
-            for i, (a, b) in enumerate(plan_shards(selection, manifest.output.shard_tokens))]
+    dtype = token_dtype(lock.tokenizer.vocab_size)
+    masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))
+    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked)
+            for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
     todo = [j for j in jobs if not _shard_done(j)]
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"materialize {manifest.name}", total=len(jobs), completed=len(jobs) - len(todo))
+        task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(jobs) - len(todo))
         if workers <= 1 or len(todo) <= 1:
             for job in todo:
                 write_shard(job)
@@ -178,14 +184,12 @@ def materialize(manifest_path: str | Path, workers: int = 1, progress: bool = Tr
     shards = []
     for job in jobs:
         npy = out / f"{job.stem}.npy"
-        entry = {"path": npy.name, "tokens": npy.stat().st_size // np.dtype(dtype).itemsize,
-                 "docs": job.last_pos - job.first_pos + 1, "sha256": file_sha256(npy)}
+        mask = None
         if masked:
-            entry["label_mask"] = {"path": f"{job.stem}.mask.npy", "sha256": file_sha256(out / f"{job.stem}.mask.npy")}
-        shards.append(entry)
-    lock["materialized"] = {"dir": str(out), "dtype": dtype, "eos_id": lock["tokenizer"]["eos_id"],
-                            "pad_id": pad_token_id(load_tokenizer(manifest.tokenizer)), "shards": shards,
-                            "tokens": sum(s["tokens"] for s in shards), "digest": canonical_sha256(shards)}
-    write_lock(lock_file, lock)
-    return lock
-
+            mask = LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=file_sha256(out / f"{job.stem}.mask.npy"))
+        shards.append(ShardFile(path=npy.name, tokens=npy.stat().st_size // np.dtype(dtype).itemsize,
+                                docs=job.last_pos - job.first_pos + 1, sha256=file_sha256(npy), label_mask=mask))
+    materialized = Materialized(dir=str(out), dtype=dtype, shards=shards, tokens=sum(s.tokens for s in shards),
+                                digest=canonical_sha256([s.model_dump(mode="json", exclude_none=True)
+                                                         for s in shards]))
+    return write_lock(mf.lock_path, lock.model_copy(update={"materialized": materialized}))

@@ -3,8 +3,8 @@
 import sqlglot
 from sqlglot import exp
 
-from mixer.errors import ToxmixError
-from mixer.sqlguard import check_functions
+from mixer.corpus.sqlguard import check_functions
+from toxmix.core.errors import ToxmixError
 
 _FORBIDDEN = (exp.Query, exp.Subquery, exp.Table, exp.Command, exp.Copy, exp.Insert, exp.Create, exp.Drop,
               exp.Pragma, exp.Set, exp.Star)

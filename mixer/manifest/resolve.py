@@ -1,37 +1,42 @@
 """`toxmix manifest resolve`: compile, select to budget in hash order, lock, and register the mixture."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from mixer.catalog import sql_literal
-from mixer.errors import ToxmixError
+from mixer.corpus.catalog import sql_literal
+from mixer.corpus.store import CorpusLayout
 from mixer.manifest.check import check_manifest
 from mixer.manifest.compile import HASH_SPEC, CompiledComponent
 from mixer.manifest.lockfile import (
-    canonical_sha256,
+    LOCK_VERSION,
+    ComponentLock,
+    Lock,
+    ManifestRef,
+    Selection,
     corpus_fingerprint,
-    lock_path,
     selection_ids_sha256,
     toxmix_version,
     write_lock,
 )
-from mixer.manifest.registry import register_mixture
-from mixer.manifest.schema import Manifest
-from mixer.store import CorpusLayout
+from mixer.manifest.mixtures import register_mixture
+from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import atomic_path
 
 
 @dataclass
 class Resolved:
-    """A resolved manifest: the manifest, its corpus, and the lock written for it."""
+    """A resolved manifest: the manifest file, its corpus, and the lock written for it."""
 
-    manifest: Manifest
-    manifest_path: Path
+    file: ManifestFile
     layout: CorpusLayout
-    lock: dict
-    lock_file: Path
+    lock: Lock
+
+    @property
+    def lock_file(self) -> Path:
+        return self.file.lock_path
 
 
 def _check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent]) -> dict:
@@ -51,23 +56,22 @@ def _check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled
     return available
 
 
-def resolve(manifest_path: str | Path) -> Resolved:
+def resolve(manifest: str | Path | ManifestFile) -> Resolved:
     """Resolve a manifest into a selection and a lock; the same inputs always give the same lock."""
-    checked = check_manifest(manifest_path)
-    manifest, layout, compiled, con = checked.manifest, checked.layout, checked.compiled, checked.con
-    used_sources = {s for c in manifest.components for s in c.sources}
-    available = _check_feasible(con, manifest, compiled)
+    checked = check_manifest(as_manifest_file(manifest))
+    mf, layout, compiled, con = checked.file, checked.layout, checked.compiled, checked.con
+    spec = mf.manifest
+    used_sources = {s for c in spec.components for s in c.sources}
+    available = _check_feasible(con, spec, compiled)
 
-    selection = layout.root / "mixtures" / f"{manifest.name}.parquet"
-    selection.parent.mkdir(parents=True, exist_ok=True)
-    tmp = selection.with_name(f".{selection.name}.tmp-{os.getpid()}")
+    selection = layout.selection(spec.name)
     union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)
-    con.execute(
-        f"COPY (SELECT {sql_literal(manifest.name)} AS mixture, component, source, id, tokens, epoch, h, "
-        f"row_number() OVER (ORDER BY h) - 1 AS pos FROM ({union}) ORDER BY h) "
-        f"TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
-    )
-    os.replace(tmp, selection)
+    with atomic_path(selection) as tmp:
+        con.execute(
+            f"COPY (SELECT {sql_literal(spec.name)} AS mixture, component, source, id, tokens, epoch, h, "
+            f"row_number() OVER (ORDER BY h) - 1 AS pos FROM ({union}) ORDER BY h) "
+            f"TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+        )
     per_component = {name: (int(d), int(t), int(e)) for name, d, t, e in con.execute(
         "SELECT component, count(*), sum(tokens), count(DISTINCT epoch) "
         f"FROM read_parquet({sql_literal(str(selection))}) "
@@ -75,31 +79,28 @@ def resolve(manifest_path: str | Path) -> Resolved:
     con.close()
 
     read_files = [p for s in used_sources for p in layout.shards(s)]
-    for comp, c in zip(manifest.components, compiled, strict=True):
+    for comp, c in zip(spec.components, compiled, strict=True):
         read_files += [p for t in c.tables for s in comp.sources for p in layout.attributes(t, s).glob("*.parquet")]
     components = {}
-    for comp, c in zip(manifest.components, compiled, strict=True):
+    for comp, c in zip(spec.components, compiled, strict=True):
         docs, tokens, epochs = per_component.get(c.name, (0, 0, 0))
-        components[c.name] = {
-            "sources": comp.sources, "where": comp.where, "budget": c.budget, "docs": docs, "tokens": tokens,
-            "epochs_used": epochs, "available_docs": available[c.name][0],
-            "available_tokens": available[c.name][1], "sql": c.selection_sql,
-        }
-    total = sum(v["tokens"] for v in components.values())
-    lock = {
-        "toxmix_version": toxmix_version(),
-        "manifest": {"name": manifest.name, "sha256": canonical_sha256(manifest.model_dump(mode="json"))},
-        "seed": manifest.seed,
-        "hash": HASH_SPEC,
-        "tokenizer": checked.tokenizer,
-        "corpus": corpus_fingerprint(layout, sorted(set(read_files))),
-        "components": components,
-        "selection": {"path": str(selection.relative_to(layout.root)),
-                      "docs": sum(v["docs"] for v in components.values()), "tokens": total,
-                      "ids_sha256": selection_ids_sha256(selection)},
-    }
-    lock_file = lock_path(manifest_path)
-    write_lock(lock_file, lock)
+        components[c.name] = ComponentLock(
+            sources=comp.sources, where=comp.where, budget=c.budget, docs=docs, tokens=tokens, epochs_used=epochs,
+            available_docs=available[c.name][0], available_tokens=available[c.name][1], sql=c.selection_sql)
+    lock = Lock(
+        version=LOCK_VERSION,
+        toxmix_version=toxmix_version(),
+        manifest=ManifestRef(name=spec.name, sha256=mf.sha256),
+        selection_seed=spec.seed,
+        hash=HASH_SPEC,
+        tokenizer=checked.tokenizer,
+        corpus=corpus_fingerprint(layout, sorted(set(read_files))),
+        components=components,
+        selection=Selection(path=str(selection.relative_to(layout.root)),
+                            docs=sum(v.docs for v in components.values()),
+                            tokens=sum(v.tokens for v in components.values()),
+                            ids_sha256=selection_ids_sha256(selection)),
+    )
+    lock = write_lock(mf.lock_path, lock)
     register_mixture(layout, lock)
-    return Resolved(manifest, Path(manifest_path), layout, lock, lock_file)
-
+    return Resolved(mf, layout, lock)

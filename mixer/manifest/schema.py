@@ -1,15 +1,17 @@
 """The typed manifest schema, and loading a manifest file with errors that name the field."""
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mixer.errors import ToxmixError
-from mixer.settings import DEFAULT_TOKENIZER
-from mixer.store import NAME_RE
+from mixer.corpus.store import NAME_RE, CorpusLayout
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import canonical_sha256
+from toxmix.core.settings import DEFAULT_TOKENIZER
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -128,8 +130,43 @@ def _field_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if p not in ("function-after",)) or "manifest"
 
 
-def load_manifest(path: str | Path) -> tuple[Manifest, Path]:
-    """Parse and check a manifest; return it and the directory its relative paths are resolved against."""
+@dataclass(frozen=True)
+class ManifestFile:
+    """A parsed manifest and the file it came from; relative paths inside it resolve against its folder."""
+
+    manifest: Manifest
+    path: Path
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def lock_path(self) -> Path:
+        """`M.yaml` -> `M.lock.json`, beside the manifest."""
+        return self.path.with_name(self.path.name.removesuffix(".yaml").removesuffix(".yml") + ".lock.json")
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the parsed manifest (comments and key order do not count)."""
+        return canonical_sha256(self.manifest.model_dump(mode="json"))
+
+    def corpus(self) -> CorpusLayout:
+        """The corpus the manifest names."""
+        return CorpusLayout.at(self.base / Path(self.manifest.corpus).expanduser(), must_exist=True)
+
+
+def as_manifest_file(manifest: "str | Path | ManifestFile") -> ManifestFile:
+    """A manifest given as a path is parsed; a parsed one is passed through (so a command parses once)."""
+    return manifest if isinstance(manifest, ManifestFile) else load_manifest(manifest)
+
+
+def load_manifest(path: str | Path) -> ManifestFile:
+    """Parse and check a manifest file; errors name the field (`components.toxic.share: ...`)."""
     path = Path(path)
     if not path.is_file():
         raise ToxmixError(f"manifest not found: {path}")
@@ -154,4 +191,4 @@ def load_manifest(path: str | Path) -> tuple[Manifest, Path]:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ToxmixError(f"{path}: {_field_path(tuple(loc))}: {msg}") from None
-    return manifest, path.resolve().parent
+    return ManifestFile(manifest, path.resolve())

@@ -6,17 +6,15 @@ from pathlib import Path
 
 import yaml
 
-from mixer.errors import ToxmixError
 from mixer.manifest.schema import load_manifest
+from toxmix.core.errors import ToxmixError
+from toxmix.core.lists import parse_list
 
 
 def parse_ratios(text: str) -> list[float]:
     """`0,0.05,0.1` -> [0.0, 0.05, 0.1], each in [0, 1)."""
-    try:
-        ratios = [float(r) for r in text.split(",") if r.strip()]
-    except ValueError:
-        raise ToxmixError(f"--ratios must be comma-separated numbers, got {text!r}") from None
-    if not ratios or any(not (0 <= r < 1) for r in ratios):
+    ratios = parse_list(text, float, "--ratios")
+    if any(not (0 <= r < 1) for r in ratios):
         raise ToxmixError(f"--ratios must be numbers in [0, 1), got {text!r}")
     return ratios
 
@@ -29,7 +27,8 @@ def ratio_tag(ratio: float) -> str:
 
 def sweep(template: str | Path, ratios: list[float], out_dir: str | Path, component: str | None = None) -> list[Path]:
     """Write one manifest per ratio: the swept component's share (or ratio_of) set to it, dropped at 0."""
-    manifest, base = load_manifest(template)
+    mf = load_manifest(template)
+    manifest, base = mf.manifest, mf.base
     data = yaml.safe_load(Path(template).read_text())
     swept = [c for c in manifest.components if c.share is not None or c.ratio_of is not None]
     if component is not None:

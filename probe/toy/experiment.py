@@ -19,7 +19,7 @@ class ToyConfig:
     """Every setting of a toy run; the summary prints all of them."""
 
     shares: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.33)
-    seeds: int = 10
+    n_seeds: int = 10
     steps: int = 4000
     batch: int = 64
     lr: float = 3e-3
@@ -33,16 +33,16 @@ class ToyConfig:
 
 
 def train_share(cfg: ToyConfig, share: float) -> StackedTransformer:
-    """Train cfg.seeds models on data where chain 0 has `share`; seed s uses seed s everywhere."""
+    """Train cfg.n_seeds models on data where chain 0 has `share`; seed s uses seed s everywhere."""
     torch.manual_seed(0)
-    seeds = list(range(cfg.seeds))
+    seeds = list(range(cfg.n_seeds))
     model = StackedTransformer(cfg.model, [1000 * s + 17 for s in seeds])
     # one data stream for the stack: seed s trains on rows s, S + s, 2S + s, ... of it
-    gen = torch.Generator().manual_seed(int(share * 1e6) + 7919 * cfg.seeds)
+    gen = torch.Generator().manual_seed(int(share * 1e6) + 7919 * cfg.n_seeds)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     for _ in range(cfg.steps):
-        tokens = sample(cfg.chains, share, cfg.batch * cfg.seeds, cfg.model.seq_len, gen)[0]
-        tokens = tokens.reshape(cfg.batch, cfg.seeds, -1).transpose(0, 1)
+        tokens = sample(cfg.chains, share, cfg.batch * cfg.n_seeds, cfg.model.seq_len, gen)[0]
+        tokens = tokens.reshape(cfg.batch, cfg.n_seeds, -1).transpose(0, 1)
         logits = model(tokens)
         loss = torch.nn.functional.cross_entropy(logits[:, :, :-1].reshape(-1, cfg.model.vocab),
                                                  tokens[:, :, 1:].reshape(-1), reduction="sum")
@@ -75,15 +75,15 @@ def measure(model: StackedTransformer, cfg: ToyConfig, share: float) -> list[dic
     gen = torch.Generator().manual_seed(424242)
     tokens, chains = sample(spec, 1.0 / spec.n_chains, cfg.eval_sequences, cfg.model.seq_len, gen)
     with torch.no_grad():
-        batched = tokens[None].expand(cfg.seeds, *tokens.shape)
+        batched = tokens[None].expand(cfg.n_seeds, *tokens.shape)
         resid = model.residual(batched)[:, :, -1].numpy()
         logits = model(batched)
         ce = torch.nn.functional.cross_entropy(logits[:, :, :-1].reshape(-1, cfg.model.vocab),
                                                batched[:, :, 1:].reshape(-1), reduction="none")
-        ce = ce.reshape(cfg.seeds, -1, cfg.model.seq_len - 1).mean(-1).numpy()  # [S, B]
+        ce = ce.reshape(cfg.n_seeds, -1, cfg.model.seq_len - 1).mean(-1).numpy()  # [S, B]
     last = tokens[:, -1].numpy()
     rows = []
-    for s in range(cfg.seeds):
+    for s in range(cfg.n_seeds):
         ent = {name: entanglement(d) for name, d in directions(model, cfg, s, resid[s], last).items()}
         chain_loss = [float(ce[s][chains.numpy() == c].mean()) for c in range(spec.n_chains)]
         for i in range(cfg.model.vocab):

@@ -71,7 +71,7 @@ def plot(summary: pd.DataFrame, cfg: ToyConfig, path: Path) -> None:
         ax.set_title(f"directions: {e}")
     axes[0].set_ylabel("entanglement max_j |cos(v_i, v_j)|")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Toy experiment: {cfg.seeds} seeds, mean and 95% CI")
+    fig.suptitle(f"Toy experiment: {cfg.n_seeds} seeds, mean and 95% CI")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,92 @@
+"""The DuckDB catalog over a corpus store: views of documents, attributes, rejects, and a joined `docs`."""
+
+import duckdb
+
+from mixer.corpus.sqlguard import confine_query
+from mixer.corpus.store import CorpusLayout
+from toxmix.core.errors import ToxmixError
+
+
+def sql_literal(s: str) -> str:
+    """A string as a quoted SQL literal (embedded quotes doubled)."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def attribute_labels(con: duckdb.DuckDBPyConnection, scorer: str) -> list[str]:
+    """Label columns of an attribute view (all but id and source)."""
+    cols = [r[0] for r in con.execute(f"DESCRIBE attributes_{scorer}").fetchall()]
+    return [c for c in cols if c not in ("id", "source")]
+
+
+def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """Create `documents`, `rejected`, `attributes_<scorer>` and `docs` views on the connection."""
+    sources = layout.sources()
+    if not sources:
+        raise ToxmixError(f"corpus {layout.root} has no sources yet; add one with 'toxmix ingest'")
+    doc_files = [str(layout.documents(s) / "*.parquet") for s in sources]
+    con.execute(f"CREATE VIEW documents AS SELECT * FROM read_parquet([{', '.join(map(sql_literal, doc_files))}], "
+                "union_by_name=true)")
+    rej_files = [str(layout.rejected(s) / "*.parquet") for s in sources if any(layout.rejected(s).glob("*.parquet"))]
+    if rej_files:
+        con.execute(f"CREATE VIEW rejected AS SELECT * FROM read_parquet([{', '.join(map(sql_literal, rej_files))}])")
+    else:
+        con.execute("CREATE VIEW rejected AS SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS reason, "
+                    "NULL::VARCHAR AS file, NULL::BIGINT AS row, NULL::VARCHAR AS id, NULL::BLOB AS raw LIMIT 0")
+    joins, structs = [], []
+    for scorer in layout.scorers():
+        files = [str(p) for s in sources for p in [layout.attributes(scorer, s) / "*.parquet"]
+                 if any(layout.attributes(scorer, s).glob("*.parquet"))]
+        if not files:
+            continue
+        listed = ", ".join(map(sql_literal, files))
+        con.execute(f"CREATE VIEW attributes_{scorer} AS SELECT * FROM read_parquet([{listed}], "
+                    "union_by_name=true)")
+        labels = attribute_labels(con, scorer)
+        fields = ", ".join(f'"{lab}" := a_{scorer}."{lab}"' for lab in labels)
+        structs.append(f"struct_pack({fields}) AS {scorer}")
+        joins.append(f"LEFT JOIN attributes_{scorer} a_{scorer} ON a_{scorer}.source = d.source "
+                     f"AND a_{scorer}.id = d.id")
+    select = ", ".join(["d.*", *structs])
+    con.execute(f"CREATE VIEW docs AS SELECT {select} FROM documents d {' '.join(joins)}")
+    create_mixture_views(con, layout)
+
+
+def create_mixture_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """`mixtures` (one row per component of each resolved mixture) and `mixture_documents` (what each holds)."""
+    selections = sorted(layout.mixtures_root.glob("*.parquet"))
+    if layout.catalog_path.is_file():
+        con.execute(f"ATTACH {sql_literal(str(layout.catalog_path))} AS catalog (READ_ONLY)")
+        con.execute("CREATE VIEW mixtures AS SELECT * FROM catalog.mixtures")
+    if selections:
+        files = ", ".join(sql_literal(str(p)) for p in selections)
+        con.execute(f"CREATE VIEW mixture_documents AS SELECT mixture, component, source, id, tokens, epoch, pos "
+                    f"FROM read_parquet([{files}])")
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
+    """Allow reads under the corpus only, no extensions, and freeze the settings."""
+    con.execute(f"SET allowed_directories=[{sql_literal(str(layout.root) + '/')}]")
+    con.execute("SET autoinstall_known_extensions=false")
+    con.execute("SET autoload_known_extensions=false")
+    con.execute("SET enable_external_access=false")
+    con.execute("SET lock_configuration=true")
+
+
+def open_catalog(corpus: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the corpus views, locked down for user queries."""
+    layout = CorpusLayout.at(corpus, must_exist=True)
+    con = duckdb.connect(":memory:", config={"threads": 2})
+    create_views(con, layout)
+    lock_down(con, layout)
+    return con
+
+
+def run_query(corpus: str, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run one confined, read-only query against the corpus catalog."""
+    confine_query(sql)
+    con = open_catalog(corpus)
+    try:
+        return con.sql(sql)
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0]
+        raise ToxmixError(f"query failed: {first}") from None

@@ -1,0 +1,202 @@
+"""`toxmix ingest`: read raw documents into the corpus store, counting tokens and keeping every reject."""
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from mixer.corpus.catalog import sql_literal
+from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.finalize import finalize_source
+from mixer.corpus.readers import FORMATS, build_reader, guess_format
+from mixer.corpus.steps.count_tokens import CountTokens
+from mixer.corpus.store import CorpusLayout, check_name
+from mixer.corpus.writers.staging import StageShards
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import write_json
+from toxmix.core.settings import DEFAULT_TOKENIZER
+from toxmix.core.tokenizer import tokenizer_info
+
+VERSION = 1
+
+
+@dataclass
+class IngestConfig:
+    """One ingest run: which inputs become which source, and how records map to documents."""
+
+    source: str
+    paths: list[str]
+    corpus: str
+    format: str | None = None
+    text_field: str = "text"
+    id_field: str | None = "id"
+    keep_fields: tuple[str, ...] = ()
+    tokenizer: str = DEFAULT_TOKENIZER
+    hf_split: str = "train"
+    hf_subset: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest run did: records in, stored, rejected by reason, tokens and bytes."""
+
+    source: str
+    records_in: int
+    stored: int
+    rejected: dict[str, int]
+    tokens: int
+    bytes: int
+    files: int
+    resumed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str]]:
+    """The format and the sorted list of input files (or the one dataset, for hf)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise ToxmixError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if fmt == "hf":
+        if len(paths) != 1:
+            raise ToxmixError("--format hf takes exactly one dataset (a hub id or a local directory)")
+        local = Path(paths[0])
+        return fmt, [str(local.resolve()) if local.exists() else paths[0]]
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p).expanduser()
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and (fmt or guess_format(f)))
+            if fmt is None:
+                found = [f for f in found if guess_format(f)]
+            if not found:
+                raise ToxmixError(f"no input files of a known format under {path}")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ToxmixError(f"input path does not exist: {p}")
+    formats = {fmt} if fmt else {guess_format(f) for f in files}
+    if None in formats:
+        unknown = next(f for f in files if guess_format(f) is None)
+        raise ToxmixError(f"cannot tell the format of {unknown}; pass --format ({', '.join(FORMATS)})")
+    if len(formats) > 1:
+        raise ToxmixError(f"inputs mix formats {sorted(formats)}; ingest each format separately or pass --format")
+    resolved = sorted({str(f.resolve()) for f in files})
+    return formats.pop(), resolved
+
+
+def _fingerprint(files: list[str]) -> list[list]:
+    out = []
+    for f in files:
+        st = os.stat(f) if os.path.exists(f) else None
+        out.append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
+    return out
+
+
+def _clear_source(layout: CorpusLayout, source: str) -> None:
+    for path in (layout.documents(source), layout.rejected(source), layout.staging(source),
+                 layout.logs("ingest", source)):
+        shutil.rmtree(path, ignore_errors=True)
+    if layout.attributes_root.is_dir():
+        for scorer in layout.attributes_root.iterdir():
+            shutil.rmtree(scorer / source, ignore_errors=True)
+    layout.source_meta(source).unlink(missing_ok=True)
+
+
+def summarize(layout: CorpusLayout, source: str) -> IngestSummary:
+    """Count what the store holds for a source, and what its ingest read, and check they add up."""
+    con = duckdb.connect()
+    docs = str(layout.documents(source) / "*.parquet")
+    rej = str(layout.rejected(source) / "*.parquet")
+    stored, tokens, nbytes, files = con.execute(
+        f"SELECT count(*), coalesce(sum(n_tokens), 0), coalesce(sum(n_bytes), 0), count(DISTINCT filename) "
+        f"FROM read_parquet({sql_literal(docs)}, filename=true, union_by_name=true)"
+    ).fetchone()
+    rejected = dict(con.execute(
+        f"SELECT reason, count(*) FROM read_parquet({sql_literal(rej)}) GROUP BY reason ORDER BY reason"
+    ).fetchall())
+    con.close()
+    stats_dir = layout.logs("ingest", source, "stats")
+    records_in = 0
+    for f in sorted(stats_dir.glob("*.json")):
+        for step in json.loads(f.read_text()):
+            stats = step.get("stats", {})
+            if "stored" in stats or "rejected" in stats:
+                records_in += _total(stats.get("stored")) + _total(stats.get("rejected"))
+    return IngestSummary(source=source, records_in=records_in, stored=stored, rejected=rejected,
+                         tokens=int(tokens), bytes=int(nbytes), files=files)
+
+
+def _total(stat: dict | int | None) -> int:
+    if stat is None:
+        return 0
+    return int(stat["total"]) if isinstance(stat, dict) else int(stat)
+
+
+def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False) -> IngestSummary:
+    """Ingest the inputs as one source; re-running after a crash finishes only what is missing."""
+    check_name("source", cfg.source)
+    layout = CorpusLayout.at(cfg.corpus)
+    fmt, inputs = expand_inputs(cfg.paths, cfg.format)
+    tok = tokenizer_info(cfg.tokenizer)
+    run = {"version": VERSION, "config": asdict(cfg) | {"paths": inputs, "format": fmt, "corpus": None},
+           "inputs": _fingerprint(inputs) if fmt != "hf" else inputs, "tokenizer": asdict(tok)}
+    run = json.loads(json.dumps(run))  # as it reads back from run.json
+    run_file = layout.logs("ingest", cfg.source, "run.json")
+    meta_file = layout.source_meta(cfg.source)
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    if previous is not None and previous != run:
+        if not overwrite:
+            raise ToxmixError(
+                f"source {cfg.source!r} already exists in {layout.root} from other inputs or options; "
+                "pass --overwrite to replace it (its attributes are removed too)"
+            )
+        _clear_source(layout, cfg.source)
+        previous = None
+    if previous is not None and meta_file.is_file():
+        summary = summarize(layout, cfg.source)
+        summary.resumed = True
+        summary.notes.append("already ingested with these inputs and options; nothing to do")
+        return summary
+    if overwrite and previous is None:
+        _clear_source(layout, cfg.source)
+    write_json(run_file, run)
+
+    if fmt == "hf":
+        root, paths_file, tasks = inputs[0], None, 1
+    else:
+        root = os.path.commonpath([os.path.dirname(f) for f in inputs])
+        paths_file = layout.logs("ingest", cfg.source, "paths.txt")
+        paths_file.write_text("".join(os.path.relpath(f, root) + "\n" for f in inputs))
+        paths_file = str(paths_file)
+        tasks = len(inputs)
+    pipeline = [
+        build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
+                     cfg.hf_subset, progress=executor.workers == 1),
+        CountTokens(cfg.tokenizer),
+        StageShards(str(layout.staging(cfg.source)), cfg.source, cfg.keep_fields),
+    ]
+    if executor.kind != "local":
+        raise ToxmixError("ingest runs locally (use --workers); tag runs on Slurm or Ray")
+    executor.build(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}").run()
+    finalize_source(layout, cfg.source, inputs, cfg.keep_fields)
+    summary = summarize(layout, cfg.source)
+    if summary.records_in != summary.stored + summary.rejected_total:
+        raise ToxmixError(
+            f"ingest of {cfg.source!r} does not add up: {summary.records_in} in, {summary.stored} stored, "
+            f"{summary.rejected_total} rejected; re-run with --overwrite"
+        )
+    write_json(meta_file, {
+        "source": cfg.source, "format": fmt, "inputs": run["inputs"], "text_field": cfg.text_field,
+        "id_field": cfg.id_field, "keep_fields": list(cfg.keep_fields), "tokenizer": asdict(tok),
+        "shards": len(inputs), "documents": summary.stored, "tokens": summary.tokens, "bytes": summary.bytes,
+        "rejected": summary.rejected,
+    })
+    shutil.rmtree(layout.staging(cfg.source), ignore_errors=True)
+    return summary

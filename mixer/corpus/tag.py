@@ -1,0 +1,77 @@
+"""`toxmix tag`: score every document of the chosen sources with each scorer, one attribute table each."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from classifiers.spec import ScorerSpec, build_scorer
+from classifiers.step import ScoreDocuments
+from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.finalize import FIELDS_SCORER
+from mixer.corpus.readers.shards import StoreShardReader
+from mixer.corpus.store import CorpusLayout, check_name
+from mixer.corpus.writers.attributes import WriteAttributes
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import write_json
+
+
+@dataclass
+class TagSummary:
+    """What a tagging run wrote."""
+
+    scorers: dict[str, dict]
+    shards: int
+    documents: int
+    logging_dir: str
+    skipped_tasks: int = 0
+
+
+def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: ExecutorConfig) -> TagSummary:
+    """Tag the corpus; re-running after a crash finishes only the shards that are missing."""
+    layout = CorpusLayout.at(corpus, must_exist=True)
+    if not specs:
+        raise ToxmixError("no --scorer given; e.g. --scorer fasttext:models/toxicity.bin "
+                          "(train one with 'toxmix classifiers train-fasttext')")
+    parsed = [ScorerSpec.parse(s) for s in specs]
+    known = layout.sources()
+    chosen = sorted(set(sources)) if sources else known
+    for s in chosen:
+        if s not in known:
+            raise ToxmixError(f"unknown source {s!r} in {layout.root} (sources: {', '.join(known) or 'none yet'})")
+    if not chosen:
+        raise ToxmixError(f"corpus {layout.root} has no sources yet; add one with 'toxmix ingest'")
+
+    scorers = {}
+    for spec in parsed:
+        scorer = build_scorer(spec)
+        check_name("scorer", scorer.name)
+        if scorer.name in scorers or scorer.name == FIELDS_SCORER:
+            raise ToxmixError(f"two scorers would write the table {scorer.name!r}; give one a name=... option")
+        scorers[scorer.name] = {"spec": str(spec), "version": scorer.version, "labels": scorer.labels}
+
+    shards = [str(p.relative_to(layout.root)) for s in chosen for p in layout.shards(s)]
+    key = hashlib.sha256(json.dumps([scorers, shards], sort_keys=True).encode()).hexdigest()[:16]
+    logging_dir = layout.logs("tag", key)
+    logging_dir.mkdir(parents=True, exist_ok=True)
+    paths_file = logging_dir / "shards.txt"
+    paths_file.write_text("".join(f"{s}\n" for s in shards))
+    done_before = len(list((logging_dir / "completions").glob("*"))) if (logging_dir / "completions").is_dir() else 0
+
+    pipeline = [
+        StoreShardReader(str(layout.root), paths_file=str(paths_file), batch_size=4096),
+        *[ScoreDocuments(spec, progress=executor.kind == "local" and executor.workers == 1 and i == 0)
+          for i, spec in enumerate(parsed)],
+        WriteAttributes(str(layout.root), shards, {n: m["labels"] for n, m in scorers.items()}),
+    ]
+    executor.build(pipeline, len(shards), logging_dir, "toxmix-tag").run()
+    if executor.kind != "local":
+        return TagSummary(scorers, len(shards), 0, str(logging_dir), done_before)
+
+    for name, meta in scorers.items():
+        meta_path = layout.scorer_meta(name)
+        record = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        record.update({s: meta for s in chosen})
+        write_json(meta_path, record)
+    documents = sum(json.loads(layout.source_meta(s).read_text())["documents"] for s in chosen)
+    return TagSummary(scorers, len(shards), documents, str(logging_dir), done_before)
+

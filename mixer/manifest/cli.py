@@ -1,0 +1,96 @@
+"""`toxmix manifest`: validate, resolve, materialize and sweep mixture manifests."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mixer.manifest.lockfile import Lock
+from toxmix.core.console import out
+
+app = typer.Typer(help="Mixture manifests: YAML -> DuckDB SQL -> locked selection -> OLMo token files.",
+                  no_args_is_help=True)
+
+ManifestArg = Annotated[Path, typer.Argument(help="Manifest YAML file.")]
+
+
+def _components_table(lock: Lock) -> Table:
+    table = Table(title=f"{lock.manifest.name} (lock {lock.lock_digest[:12]})")
+    for col in ("component", "sources", "where", "budget", "tokens", "docs", "share"):
+        table.add_column(col)
+    total = lock.selection.tokens or 1
+    for name, c in lock.components.items():
+        table.add_row(name, ",".join(c.sources), c.where or "", f"{c.budget:,}", f"{c.tokens:,}", f"{c.docs:,}",
+                      f"{100 * c.tokens / total:.2f}%")
+    return table
+
+
+@app.command()
+def validate(manifest: ManifestArg) -> None:
+    """Check a manifest against its schema and its corpus (sources, columns, tokenizer).
+
+    Example: toxmix manifest validate manifests/demo/demo-10.yaml
+    """
+    from mixer.manifest.check import check_manifest
+
+    checked = check_manifest(manifest)
+    out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in checked.budgets.items()))
+
+
+@app.command()
+def resolve(manifest: ManifestArg) -> None:
+    """Compile to DuckDB SQL, select documents in keyed-hash order to each budget, write M.lock.json.
+
+    The selection is registered in the corpus catalog: see `mixtures` and `mixture_documents` in toxmix sql.
+
+    Example: toxmix manifest resolve manifests/demo/demo-10.yaml
+    """
+    from mixer.manifest.resolve import resolve as run_resolve
+
+    result = run_resolve(manifest)
+    out.print(_components_table(result.lock))
+    out.print(f"wrote {result.lock_file} (selection sha256 {result.lock.selection.ids_sha256[:16]}...)")
+
+
+@app.command()
+def materialize(
+    manifest: ManifestArg,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel shard writers; output is identical for any value.")] = 1,
+) -> None:
+    """Write the locked selection as OLMo token files (uint16/uint32 .npy, EOS after each document).
+
+    Resolves first if there is no lock. Resumable: shards already written are kept.
+
+    Example: toxmix manifest materialize manifests/demo/demo-10.yaml --workers 2
+    """
+    from mixer.manifest.materialize import materialize as run_materialize
+
+    lock = run_materialize(manifest, workers=workers)
+    mat = lock.materialized
+    out.print(_components_table(lock))
+    out.print(f"wrote {len(mat.shards)} shards, {mat.tokens:,} {mat.dtype} tokens to {mat.dir} "
+              f"(shards digest {mat.digest[:16]}...)")
+
+
+@app.command()
+def sweep(
+    template: Annotated[Path, typer.Argument(help="Template manifest; its share- or ratio_of-sized component is swept.")],
+    ratios: Annotated[str, typer.Option(help="Comma-separated shares of the swept component.")] = "0,0.05,0.10,0.15,0.20,0.25",
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the generated manifests.")] = Path("."),
+    component: Annotated[str | None, typer.Option(help="Component to sweep, if the template has several candidates.")] = None,
+) -> None:
+    """Write the study's family of manifests, e.g. 0-25 % toxic tokens on top of a fixed clean budget.
+
+    Example: toxmix manifest sweep manifests/demo/template.yaml --ratios 0,0.05,0.10 --out manifests/demo
+    """
+    from mixer.manifest.sweep import parse_ratios
+    from mixer.manifest.sweep import sweep as run_sweep
+
+    for path in run_sweep(template, parse_ratios(ratios), out_dir, component):
+        out.print(f"wrote {path}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add `toxmix manifest ...` to the root app."""
+    root.add_typer(app, name="manifest")

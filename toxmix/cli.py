@@ -1,0 +1,69 @@
+"""The `toxmix` command: the root app, with each stage's verbs registered from that stage's own `cli.py`."""
+
+import sys
+
+import typer
+from typer._click import exceptions as click  # typer vendors click; its exceptions live here
+
+from toxmix.core.console import err, out
+from toxmix.core.errors import ToxmixError
+
+app = typer.Typer(
+    name="toxmix",
+    help=(
+        "Curate, tag and mix pretraining data; train, probe and evaluate models on the mixtures.\n\n"
+        "The path: `ingest` documents into a corpus store; `tag` them with scorers (`classifiers train-fasttext` "
+        "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
+        "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`. "
+        "`toy` runs the study's toy experiment.\n\n"
+        "Example: toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus\n\n"
+        "Shared data is read from $TOXMIX_SHARED (default ../shared). Every command has --help with an example."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_stages() -> None:
+    """Every stage adds its verbs the same way: `register(app)` in its own cli module."""
+    import classifiers.cli
+    import mixer.cli
+    import mixer.manifest.cli
+    import probe.cli
+    import train.cli
+
+    for stage in (mixer.cli, classifiers.cli, mixer.manifest.cli, train.cli, probe.cli):
+        stage.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and exit 2."""
+    if not app.registered_commands:
+        _register_stages()
+    try:
+        app(args=argv, prog_name="toxmix", standalone_mode=False)
+    except ToxmixError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except click.NoArgsIsHelpError as e:
+        out.print(e.ctx.get_help(), highlight=False)
+        return 0
+    except click.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "toxmix"
+        err.print(f"[bold red]error:[/] {e.format_message()} (see '{cmd} --help')", highlight=False, soft_wrap=True)
+        return 2
+    except click.ClickException as e:
+        err.print(f"[bold red]error:[/] {e.format_message()}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The kernel every stage may import, and which imports no stage: errors, settings, files, console, tokenizer."""

@@ -1,0 +1,80 @@
+"""Loading a tokenizer by hub id or local path, and naming it by content hash."""
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from toxmix.core.errors import ToxmixError
+from toxmix.core.settings import DEFAULT_TOKENIZER, shared_path
+
+# Offline copies of known hub tokenizers inside the shared folder.
+_SHARED_COPIES = {DEFAULT_TOKENIZER: ("tokenizers", "gpt-neox-olmo-dolma-v1_5.json")}
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What identifies a tokenizer: the name the user gave, its content hash, vocab, EOS and padding ids."""
+
+    name: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int
+
+
+def _resolve_file(spec: str) -> Path | None:
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if path.is_file():
+        return path
+    if spec in _SHARED_COPIES:
+        copy = shared_path(*_SHARED_COPIES[spec])
+        if copy.is_file():
+            return copy
+    return None
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Tokenizer:
+    """Load a tokenizer from a tokenizer.json path, a folder holding one, or a hub id."""
+    local = _resolve_file(spec)
+    if local is not None:
+        return Tokenizer.from_file(str(local))
+    try:
+        return Tokenizer.from_pretrained(spec)
+    except Exception as e:  # noqa: BLE001 - the hub raises many types; the message is what matters
+        raise ToxmixError(
+            f"cannot load tokenizer {spec!r}: not a local tokenizer.json and the hub failed ({e.__class__.__name__}); "
+            "pass a path to tokenizer.json or set TOXMIX_SHARED"
+        ) from None
+
+
+def eos_token_id(tok: Tokenizer) -> int:
+    """The end-of-text token id: <|endoftext|>, </s> or <eos>, whichever the vocabulary has."""
+    for candidate in ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>"):
+        tid = tok.token_to_id(candidate)
+        if tid is not None:
+            return tid
+    raise ToxmixError("tokenizer has no end-of-text token (<|endoftext|>, </s> or <eos>)")
+
+
+def pad_token_id(tok: Tokenizer) -> int:
+    """The padding token id: <|padding|>, <pad> or [PAD], else the end-of-text id."""
+    for candidate in ("<|padding|>", "<pad>", "[PAD]"):
+        tid = tok.token_to_id(candidate)
+        if tid is not None:
+            return tid
+    return eos_token_id(tok)
+
+
+@lru_cache(maxsize=8)
+def tokenizer_info(spec: str = DEFAULT_TOKENIZER) -> TokenizerInfo:
+    """The identity of a tokenizer: its name, the sha256 of its canonical JSON, vocab size and EOS id."""
+    tok = load_tokenizer(spec)
+    digest = hashlib.sha256(tok.to_str().encode()).hexdigest()
+    return TokenizerInfo(name=spec, sha256=digest, vocab_size=tok.get_vocab_size(), eos_id=eos_token_id(tok),
+                         pad_id=pad_token_id(tok))

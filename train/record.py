@@ -1,0 +1,146 @@
+"""The run record (run.json), its metrics (metrics.jsonl) and checkpoints: what probe and eval read of a run.
+
+A run folder holds `run.json` (a `RunRecord`), `metrics.jsonl` (one `MetricRow` per step) and
+`checkpoints/stepN/`. The record is typed and versioned; an unknown version or a missing field is refused
+with a one-line error naming it.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import write_json
+from toxmix.core.records import read_record
+from train.presets import Preset, padded_vocab_size
+
+RUN_RECORD_VERSION = 1
+
+
+class RunRecord(BaseModel):
+    """Everything a run needs, resolved from a manifest's lock; saved as run.json in the run folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = RUN_RECORD_VERSION
+    name: str
+    run_dir: str
+    manifest: str
+    lock_file: str
+    lock_digest: str
+    shards_digest: str
+    preset: Preset
+    seed: int  # initialization and data order (the manifest's selection seed is in the lock)
+    paths: list[str]
+    label_mask_paths: list[str] | None
+    dtype: str
+    eos_id: int
+    pad_id: int
+    vocab_size: int
+    tokenizer: str
+    steps: int | None = None
+    tokens: int | None = None
+    device: str = "cpu"
+    nproc: int = 1
+    nnodes: int = 1
+    checkpoint_interval: int = 100
+    wandb_project: str | None = None
+    progress: bool = True
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return padded_vocab_size(self.vocab_size)
+
+    @property
+    def checkpoints(self) -> Path:
+        return Path(self.run_dir) / "checkpoints"
+
+    @property
+    def metrics_file(self) -> Path:
+        return Path(self.run_dir) / "metrics.jsonl"
+
+    def save(self) -> Path:
+        """Write run.json atomically."""
+        path = Path(self.run_dir) / "run.json"
+        write_json(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "RunRecord":
+        """Read run.json; refuse another version or a missing field with a one-line error."""
+        return read_record(Path(run_dir) / "run.json", cls, RUN_RECORD_VERSION, "run record",
+                           "start the run with 'toxmix train' (a folder of an older toxmix: train again)")
+
+    def instances(self) -> int:
+        """Training sequences in one epoch (OLMo-core drops each file's tail shorter than a sequence)."""
+        itemsize = np.dtype(self.dtype).itemsize
+        seq = self.preset.sequence_length
+        return sum(Path(p).stat().st_size // itemsize // seq for p in self.paths)
+
+    def planned_steps(self) -> int:
+        """Optimizer steps the run will take."""
+        batch = self.preset.global_batch_sequences
+        if self.steps:
+            return self.steps
+        if self.tokens:
+            return max(1, -(-self.tokens // (batch * self.preset.sequence_length)))
+        return self.instances() // batch
+
+    def microbatch_sequences(self) -> int:
+        """Sequences per forward pass on a rank: the preset's, or the whole rank batch when that is smaller."""
+        p = self.preset
+        return min(p.rank_microbatch_sequences, max(1, p.global_batch_sequences // (self.nproc * self.nnodes)))
+
+    def check_fits(self) -> None:
+        """Refuse a mixture too small for one batch, or a batch that does not split over the ranks."""
+        p = self.preset
+        world = self.nproc * self.nnodes
+        instances = self.instances()
+        if instances < p.global_batch_sequences:
+            raise ToxmixError(
+                f"the mixture holds {instances:,} sequences of {p.sequence_length} tokens, fewer than one batch of "
+                f"{p.global_batch_sequences:,} for preset {p.name!r}; use a smaller preset or a larger manifest"
+            )
+        if p.global_batch_sequences % world or (p.global_batch_sequences // world) % self.microbatch_sequences():
+            raise ToxmixError(f"global batch {p.global_batch_sequences} sequences does not split into {world} ranks "
+                              f"x micro-batches of {self.microbatch_sequences()}")
+
+
+class MetricRow(BaseModel):
+    """One line of metrics.jsonl: a step's loss, learning rate, grad norm and throughput."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: int
+    time: float | None = None
+    loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    mfu: float | None = None
+    tokens: float | None = None
+
+
+def read_metrics(path: str | Path) -> list[MetricRow]:
+    """The rows of a metrics.jsonl file (none when it does not exist yet)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [MetricRow.model_validate_json(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def checkpoint_steps(folder: str | Path) -> list[tuple[int, Path]]:
+    """The complete `stepN` checkpoints in a folder, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("step*")
+             if (m := re.fullmatch(r"step(\d+)", p.name)) and (p / "model_and_optim").is_dir()]
+    return sorted(found)
+
+
+def latest_checkpoint(run: RunRecord, step: int | None = None) -> Path:
+    """The newest (or the given) stepN checkpoint folder of a run."""
+    steps = [s for s in checkpoint_steps(run.checkpoints) if step is None or s[0] == step]
+    if not steps:
+        raise ToxmixError(f"no checkpoint{f' at step {step}' if step is not None else ''} in {run.checkpoints}")
+    return steps[-1][1]
