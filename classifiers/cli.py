@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from toxmix.core.console import out as console
+from toxmix.core.console import print_table
 from toxmix.core.errors import ToxmixError
 
 app = typer.Typer(help="Train toxicity scorers for 'toxmix tag'.", no_args_is_help=True)
@@ -18,22 +19,32 @@ def train_fasttext_cmd(
     label_rule: Annotated[list[str] | None, typer.Option("--label-rule", "-r", help="FIELD=TOXIC/CLEAN per --data, in order (one rule applies to all): class=0,1/2, label=hate/noHate, file=hate_*/neutral_*.")] = None,
     text_field: Annotated[list[str] | None, typer.Option("--text-field", "-t", help="Text field per --data, in order; guessed (text, tweet, ...) by default.")] = None,
     recipe: Annotated[str | None, typer.Option(help="'study': Davidson 0,1/2 + Stormfront hate/noHate + ToxiGen hate/neutral from TOXMIX_SHARED.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="With --recipe study: leave this dataset out (repeatable), e.g. toxigen for a scorer that evaluates ToxiGen prompts.")] = None,
+    transfer: Annotated[bool, typer.Option(help="Also report leave-one-dataset-out and fortunes figures (trains one extra model per dataset).")] = True,
     bucket: Annotated[int, typer.Option(help="Hash buckets for n-grams (Dolma: 2,000,000, ~830 MB; use ~100,000 for small models).")] = 2_000_000,
     dim: Annotated[int, typer.Option(help="Embedding dimension (Dolma: 100).")] = 100,
+    word_ngrams: Annotated[int, typer.Option(help="Word n-grams: 1 transfers better across datasets (BENCHMARKS.md); Dolma uses 2.")] = 1,
     epoch: Annotated[int, typer.Option(help="Training epochs.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed for fastText and the held-out split.")] = 0,
     quantize: Annotated[bool, typer.Option(help="Quantize the model (save as .ftz) to shrink it.")] = False,
+    minn: Annotated[int, typer.Option(help="Shortest character n-gram (0: none; the study recipe uses 0).")] = 0,
+    maxn: Annotated[int, typer.Option(help="Longest character n-gram (0: none).")] = 0,
 ) -> None:
-    """Train a toxicity fastText model (labels: toxic, clean) with Dolma's settings; report held-out quality.
+    """Train a toxicity fastText model (labels: toxic, clean) with Dolma's settings but word unigrams; report held-out
+    quality, and
+    how it transfers: trained without each dataset and tested on it, and tested on the shared fortunes.
 
-    Example: toxmix classifiers train-fasttext --recipe study --out models/toxicity.bin
+    Example: toxmix classifiers train-fasttext --recipe study --out models/toxicity.bin;
+    toxmix classifiers train-fasttext --recipe study --exclude toxigen --bucket 200000 --out models/no-toxigen.bin
     """
     from classifiers.train_fasttext import FastTextParams, LabelledSource, study_recipe, train_fasttext
 
+    if exclude and recipe is None:
+        raise ToxmixError("--exclude goes with --recipe study; with --data, simply leave the file out")
     if recipe is not None:
         if recipe != "study":
             raise ToxmixError(f"unknown --recipe {recipe!r}; the only recipe is 'study'")
-        sources = study_recipe()
+        sources = study_recipe(tuple(exclude or ()))
     else:
         data, rules, fields = list(data or ()), list(label_rule or ()), list(text_field or ())
         if not data:
@@ -46,13 +57,75 @@ def train_fasttext_cmd(
             raise ToxmixError("give one --text-field, or one per --data")
         fields = fields * len(data) if len(fields) == 1 else fields or [None] * len(data)
         sources = [LabelledSource(d, r, f) for d, r, f in zip(data, rules, fields, strict=True)]
-    report = train_fasttext(sources, str(out), FastTextParams(bucket=bucket, dim=dim, epoch=epoch, seed=seed),
-                            quantize=quantize)
-    for path, counts in report.per_source.items():
-        console.print(f"{path}: {counts['toxic']:,} toxic, {counts['clean']:,} clean")
-    console.print(f"held out {report.test_examples:,} of {report.train_examples + report.test_examples:,}: "
-                  f"precision {report.precision:.3f}, recall {report.recall:.3f}, ROC AUC {report.roc_auc:.3f}")
-    console.print(f"saved {report.model} (report beside it); tag with --scorer fasttext:{report.model}")
+    params = FastTextParams(bucket=bucket, dim=dim, epoch=epoch, seed=seed, minn=minn, maxn=maxn,
+                            word_ngrams=word_ngrams)
+    report = train_fasttext(sources, str(out), params, quantize=quantize)
+    for name, counts in report.per_source.items():
+        console.print(f"{name}: {counts['toxic']:,} toxic, {counts['clean']:,} clean")
+    size = Path(report.model).stat().st_size
+    console.print(f"saved {report.model} ({size / 1e6:,.0f} MB; --bucket sets the size) with its report beside it; "
+                  f"tag with --scorer fasttext:{report.model}")
+    rows = [("in domain (held-out split)", ", ".join(report.datasets), f"{report.test_examples:,}", "",
+             f"{report.roc_auc:.3f}", f"{report.precision:.3f}", f"{report.recall:.3f}", "")]
+    if transfer:
+        from classifiers.transfer import transfer_report
+
+        for r in transfer_report(sources, params, model=report.model):
+            q = r.quality
+            rows.append((r.test_set, ", ".join(r.trained_on), f"{q.examples:,}", f"{q.toxic:,}",
+                         f"{q.roc_auc:.3f}" if q.roc_auc is not None else "n/a", f"{q.precision:.3f}",
+                         f"{q.recall:.3f}", f"{q.f1:.3f}"))
+    print_table("quality (threshold 0.5)", ["tested on", "trained on", "examples", "toxic", "ROC AUC", "precision",
+                                            "recall", "F1"], rows, console)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[str, typer.Argument(help="A scorer spec (fasttext:M.bin, detoxify:original, hf:DIR) or a fastText .bin/.ftz path.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Labelled CSV, JSONL or Parquet file, or a folder of them.")],
+    label_rule: Annotated[str, typer.Option("--label-rule", "-r", help="FIELD=TOXIC/CLEAN values, e.g. class=0,1/2 or offensive=True/False.")],
+    text_field: Annotated[str | None, typer.Option("--text-field", "-t", help="Text field (guessed by default).")] = None,
+    group_field: Annotated[str | None, typer.Option(help="Field to break results down by ('file' for file names).")] = None,
+    label: Annotated[str | None, typer.Option(help="The scorer's label that means toxic (guessed: toxic, toxicity, hate, ...).")] = None,
+    threshold: Annotated[float, typer.Option(help="Scores at or above this count as toxic for precision/recall/F1.")] = 0.5,
+    out: Annotated[Path, typer.Option(help="Folder for evaluation.json and evaluation.png.")] = Path("scorer-eval"),
+) -> None:
+    """Measure a scorer on labelled data: ROC AUC, precision/recall/F1 at the threshold, per group, and a figure
+    (score histograms by true label, calibration).
+
+    Example: toxmix classifiers evaluate models/toxicity.bin --data ../shared/data/fortunes --label-rule offensive=True/False --group-field category
+    """
+    import json
+
+    from rich.progress import Progress
+
+    from classifiers.evaluate import evaluate, load_labelled_set, plot_evaluation
+    from classifiers.spec import ScorerSpec, build_scorer
+    from toxmix.core.files import write_json
+
+    if ":" not in model and Path(model).suffix in (".bin", ".ftz"):
+        model = f"fasttext:{model}"
+    scorer = build_scorer(ScorerSpec.parse(model))
+    labelled = load_labelled_set(data, label_rule, text_field, group_field)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=len(labelled.texts))
+        ev = evaluate(scorer, labelled, label, threshold, on_batch=lambda n: bar.advance(task, n))
+
+    def row(name, q):
+        auc = f"{q.roc_auc:.3f}" if q.roc_auc is not None else "n/a"
+        recall, f1 = (f"{q.recall:.3f}", f"{q.f1:.3f}") if q.toxic else ("n/a", "n/a")
+        precision = f"{q.precision:.3f}" if q.flagged else "n/a"
+        return (name, f"{q.examples:,}", f"{q.toxic:,}", f"{q.flagged:.3f}", auc, precision, recall, f1)
+
+    cols = ["", "examples", "toxic", "flagged", "ROC AUC", "precision", "recall", "F1"]
+    print_table(f"{ev.scorer} on {data} (label {ev.label}, threshold {threshold:g})", cols,
+                [row("all", ev.overall)], console)
+    if group_field:
+        print_table(f"per {group_field}", cols, [row(g, q) for g, q in ev.per_group.items()], console)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "evaluation.json", json.loads(json.dumps(ev.to_dict())) | {"data": data, "rule": label_rule})
+    plot_evaluation(ev, out / "evaluation.png", Path(data).name)
+    console.print(f"wrote {out}/evaluation.json and {out}/evaluation.png")
 
 
 def register(root: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from classifiers.base import Scorer
 from toxmix.core.errors import ToxmixError
@@ -60,9 +61,16 @@ class ScorerSpec:
         return {k: int(v) if k in _INT_OPTIONS else v for k, v in self.options}
 
 
-@lru_cache(maxsize=16)
 def build_scorer(spec: ScorerSpec) -> Scorer:
-    """Load the scorer a spec names (cached per process, so a worker loads each model once)."""
+    """Load the scorer a spec names (cached per process, so a worker loads each model once; a local model file
+    that changed since, e.g. retrained to the same path, is loaded again)."""
+    path = Path(spec.model).expanduser()
+    stamp = (path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None
+    return _load(spec, stamp)
+
+
+@lru_cache(maxsize=16)
+def _load(spec: ScorerSpec, stamp: tuple[int, int] | None) -> Scorer:
     if spec.kind == "fasttext":
         from classifiers.fasttext_scorer import FastTextScorer
 

@@ -1,5 +1,7 @@
 """The README's walkthrough, as a new user runs it: ingest, train the scorer, tag, one SQL query."""
 
+import json
+
 from conftest import run_cli
 
 
@@ -28,9 +30,9 @@ def test_train_fasttext_from_explicit_rules(tmp_path, shared, capsys):
                    "--label-rule", "class=0,1/2", "--text-field", "tweet", "--bucket", "20000", "--quantize",
                    "--out", out) == 0
     text = capsys.readouterr().out
-    auc = float(text.split("ROC AUC ")[1].split()[0])
-    assert auc > 0.85
-    assert out.is_file() and (tmp_path / "davidson.ftz.report.json").is_file()
+    report = json.loads((tmp_path / "davidson.ftz.report.json").read_text())
+    assert report["roc_auc"] > 0.85 and f"{report['roc_auc']:.3f}" in text and "in domain (held-out split)" in text
+    assert out.is_file() and report["datasets"] == [str(shared / "data/davidson/labeled_data.csv")]
     assert run_cli("classifiers", "train-fasttext", "--data", shared / "data/davidson/labeled_data.csv",
                    "--label-rule", "class=0,1", "--out", out) == 2
     assert "FIELD=TOXIC_VALUES/CLEAN_VALUES" in capsys.readouterr().err

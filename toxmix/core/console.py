@@ -1,9 +1,12 @@
 """Where commands print: results to stdout (`out`), progress and errors to stderr (`err`), and tables."""
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
-out = Console(soft_wrap=True)  # long paths and messages stay on one line when piped
+# piped output keeps long lines whole and tables 140 columns wide, instead of rich's 80
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 
