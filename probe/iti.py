@@ -15,19 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from probe.model import LoadedModel, ModelIdentity
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
+from toxmix.core.records import Frozen
 
 POSITIONS = ("all", "generated")
 
 
-class ITIMeta(BaseModel):
+class ITIMeta(Frozen):
     """The JSON metadata stored in an ITI file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = 1
     toxmix_version: str

@@ -8,18 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_digest
+from toxmix.core.records import Frozen
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
 
-class ModelIdentity(BaseModel):
+class ModelIdentity(Frozen):
     """What a model is: the name it was given and a digest of its weights (or the hub revision)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     digest: str

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
 
 from probe.activations import cache_key, cached_collect, count_truncated
 from probe.data import ProbeData, split_mask
@@ -18,13 +17,13 @@ from probe.model import LoadedModel, ModelIdentity
 from probe.probes import HeadProbes, entanglement, fit_probes, group_directions
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path, canonical_sha256, write_json
-from toxmix.core.records import read_record
+from toxmix.core.records import Frozen, read_record
 
 PROBE_RUN_VERSION = 1
 
 
-class DataRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DataRef(Frozen):
+    """The labelled texts a run probed: where from, their digest, counts and target groups."""
 
     source: str
     digest: str
@@ -33,8 +32,8 @@ class DataRef(BaseModel):
     groups: list[str]
 
 
-class SplitRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SplitRef(Frozen):
+    """The train/validation split: seed, key (text or group) and sizes."""
 
     seed: int
     by: str
@@ -42,8 +41,8 @@ class SplitRef(BaseModel):
     val: int
 
 
-class ProbeSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ProbeSummary(Frozen):
+    """Headline numbers of a run: accuracies over heads, the best head, entanglement."""
 
     mean_val_accuracy: float
     top_k: int
@@ -55,10 +54,8 @@ class ProbeSummary(BaseModel):
     top_k_entanglement_max: float | None
 
 
-class ProbeRun(BaseModel):
+class ProbeRun(Frozen):
     """probe.json: what was probed with what, and the headline numbers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = PROBE_RUN_VERSION
     toxmix_version: str

@@ -239,3 +239,57 @@ def test_paths_with_quotes_resolve_and_materialize(tmp_path):
     lock = materialize(path, progress=False)
     assert lock.materialized.tokens >= 200
     assert run_query(str(corpus), "SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1
+
+
+def test_a_corrupt_or_foreign_shard_is_rewritten_never_blessed(tmp_path, demo_corpus):
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 20_000}],
+                          name="verified", output={"dir": str(tmp_path / "tok"), "shard_tokens": 8_000})
+    first = materialize(path, progress=False)
+    shard = tmp_path / "tok" / "part-00000.npy"
+    original = shard.read_bytes()
+    with open(shard, "r+b") as f:  # 4 bytes zeroed in place
+        f.seek(100)
+        f.write(b"\0\0\0\0")
+    again = materialize(path, progress=False)
+    assert shard.read_bytes() == original and again.materialized == first.materialized
+    with open(shard, "r+b") as f:
+        f.truncate(1000)
+    assert materialize(path, progress=False).materialized == first.materialized
+    assert shard.read_bytes() == original
+
+
+def test_an_edited_manifest_is_resolved_again_before_its_lock_is_reused(tmp_path, demo_corpus):
+    import yaml
+
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 20_000}],
+                          name="edited", output={"dir": str(tmp_path / "tok")})
+    small = materialize(path, progress=False)
+    doc = yaml.safe_load(path.read_text())
+    doc["components"][0]["tokens"] = 60_000
+    path.write_text(yaml.safe_dump(doc))
+    big = materialize(path, progress=False)
+    assert small.selection.tokens < 30_000 and big.selection.tokens >= 60_000
+    assert big.materialized.tokens == big.selection.tokens
+    assert read_lock(load_manifest(path).lock_path).lock_digest == big.lock_digest != small.lock_digest
+
+
+@pytest.mark.parametrize("component,message", [
+    ({"name": "clean", "source": "c4", "tokens": True}, "components.clean.tokens: Input should be a valid integer"),
+    ({"name": "clean", "source": "c4", "tokens": 1000, "max_epochs": 1e9},
+     "components.clean.max_epochs: Input should be less than or equal to 1000"),
+])
+def test_schema_refuses_booleans_and_runaway_epochs(tmp_path, demo_corpus, capsys, component, message):
+    path = write_manifest(tmp_path, demo_corpus, [component])
+    assert run_cli("manifest", "validate", path) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_duplicate_yaml_keys_and_infeasible_budgets_fail_validation(tmp_path, demo_corpus, capsys):
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 10**9}])
+    assert run_cli("manifest", "validate", path) == 2
+    assert "infeasible manifest: clean: requested 1,000,000,000 tokens" in capsys.readouterr().err
+    path.write_text(path.read_text() + "seed: 8\n")
+    assert run_cli("manifest", "validate", path) == 2
+    err = capsys.readouterr().err
+    assert "duplicate key 'seed'" in err and len(err.strip().splitlines()) == 1
+    assert not path.with_name(f"{path.stem}.lock.json").exists()

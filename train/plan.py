@@ -26,8 +26,10 @@ def detect_device() -> tuple[str, int]:
 def locked_mixture(mf: ManifestFile) -> Lock:
     """The manifest's lock with verified token files, resolving and materializing first when needed."""
     lock = read_lock(mf.lock_path) if mf.lock_path.is_file() else None
-    if lock is None or lock.materialized is None or not all(Path(p).is_file() for p in lock.materialized.paths()):
-        return materialize(mf, progress=True, lock=lock)  # verifies the corpus, checksums what it wrote
+    if (lock is None or lock.manifest.sha256 != mf.sha256 or lock.materialized is None
+            or not all(Path(p).is_file() for p in lock.materialized.paths())):
+        # resolves again when the manifest changed; verifies the corpus; rewrites any shard it cannot verify
+        return materialize(mf, progress=True, lock=lock)
     verify_corpus(mf.corpus(), lock.corpus)
     verify_shards(lock)
     return lock

@@ -28,13 +28,15 @@ def _components_table(lock: Lock) -> Table:
 
 @app.command()
 def validate(manifest: ManifestArg) -> None:
-    """Check a manifest against its schema and its corpus (sources, columns, tokenizer).
+    """Check a manifest against its schema and its corpus (sources, columns, tokenizer, enough tokens).
 
     Example: toxmix manifest validate manifests/demo/demo-10.yaml
     """
     from mixer.manifest.check import check_manifest
+    from mixer.manifest.resolve import check_feasible
 
     checked = check_manifest(manifest)
+    check_feasible(checked.con, checked.file.manifest, checked.compiled)
     out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in checked.budgets.items()))
 
 

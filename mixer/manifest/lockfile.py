@@ -12,18 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
 from mixer.corpus.store import CorpusLayout
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import canonical_sha256, file_digest, file_sha256, write_json
-from toxmix.core.records import read_record
+from toxmix.core.records import Frozen, read_record
 
 LOCK_VERSION = 2
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ManifestRef(Frozen):

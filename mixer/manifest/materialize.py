@@ -6,6 +6,8 @@ own token counts, so which document lands in which shard is fixed before any tok
 independent, atomic job, and 1 or N workers give the same bytes.
 """
 
+import hashlib
+import json
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from mixer.manifest.resolve import resolve
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from mixer.manifest.transforms import apply_transform, attribute_parts
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256
+from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
 from toxmix.core.settings import default_threads
 from toxmix.core.tokenizer import load_tokenizer
 
@@ -46,10 +48,16 @@ class ShardJob:
     dtype: str
     eos_id: int
     masked_components: tuple[str, ...]
+    lock_digest: str
 
     @property
     def stem(self) -> str:
         return f"part-{self.index:05d}"
+
+    @property
+    def receipt(self) -> Path:
+        """Written last, beside the shard: which lock and positions it holds, and its files' checksums."""
+        return Path(self.out_dir) / f"{self.stem}.done.json"
 
 
 def token_dtype(vocab_size: int) -> str:
@@ -76,9 +84,27 @@ def plan_shards(selection: Path, shard_tokens: int) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def _shard_done(job: ShardJob) -> bool:
+def _verified_receipt(job: ShardJob) -> dict | None:
+    """The shard's receipt if its files are exactly what this lock's positions must hold, else None.
+
+    A file's existence proves nothing: a shard left by another selection, truncated or changed in place is
+    rewritten, never blessed.
+    """
+    try:
+        receipt = json.loads(job.receipt.read_text())
+    except (OSError, ValueError):
+        return None
+    if (receipt.get("lock"), receipt.get("first"), receipt.get("last")) != (job.lock_digest, job.first_pos,
+                                                                          job.last_pos):
+        return None
     out = Path(job.out_dir)
-    return (out / f"{job.stem}.index.parquet").is_file() and (out / f"{job.stem}.npy").is_file()
+    files = {"npy_sha256": out / f"{job.stem}.npy"}
+    if job.masked_components:
+        files["mask_sha256"] = out / f"{job.stem}.mask.npy"
+    for key, path in files.items():
+        if not path.is_file() or file_sha256(path) != receipt.get(key):
+            return None
+    return receipt if (out / f"{job.stem}.index.parquet").is_file() else None
 
 
 def _fetch_sql(job: ShardJob) -> str:
@@ -129,16 +155,20 @@ def write_shard(job: ShardJob) -> int:
         ids[end - 1] = job.eos_id
         start = int(end)
     out = Path(job.out_dir)
+    receipt = {"lock": job.lock_digest, "first": job.first_pos, "last": job.last_pos, "tokens": len(ids)}
     if job.masked_components:
         mask = np.ones(len(ids), dtype=np.bool_)
         for comp, s, e in zip(rows["component"], ends - lengths, ends, strict=True):
             if comp in job.masked_components:
                 mask[s:e] = False
         atomic_write_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())
+        receipt["mask_sha256"] = hashlib.sha256(mask.tobytes()).hexdigest()
     atomic_write_bytes(out / f"{job.stem}.npy", ids.tobytes())
+    receipt["npy_sha256"] = hashlib.sha256(ids.tobytes()).hexdigest()
     index = pa.table({"start": ends - lengths, "end": ends, "pos": rows["pos"], "id": rows["id"],
                       "source": rows["source"], "component": rows["component"]}, schema=INDEX_SCHEMA)
-    write_table(out / f"{job.stem}.index.parquet", index)  # written last: its presence marks the shard done
+    write_table(out / f"{job.stem}.index.parquet", index)
+    write_json(job.receipt, receipt)  # written last: a verified receipt marks the shard done
     return len(ids)
 
 
@@ -156,6 +186,8 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
     spec = mf.manifest
     if lock is None and mf.lock_path.is_file():
         lock = read_lock(mf.lock_path)
+    if lock is not None and lock.manifest.sha256 != mf.sha256:
+        lock = None  # the manifest changed since its lock: select again, never reuse the old selection
     if lock is not None:
         layout = mf.corpus()
         verify_corpus(layout, lock.corpus)
@@ -167,9 +199,9 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
     out.mkdir(parents=True, exist_ok=True)
     dtype = token_dtype(lock.tokenizer.vocab_size)
     masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))
-    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked)
-            for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
-    todo = [j for j in jobs if not _shard_done(j)]
+    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked,
+                     lock.lock_digest) for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
+    todo = [j for j in jobs if _verified_receipt(j) is None]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(jobs) - len(todo))
         if workers <= 1 or len(todo) <= 1:
@@ -183,12 +215,10 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
                     bar.advance(task)
     shards = []
     for job in jobs:
-        npy = out / f"{job.stem}.npy"
-        mask = None
-        if masked:
-            mask = LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=file_sha256(out / f"{job.stem}.mask.npy"))
-        shards.append(ShardFile(path=npy.name, tokens=npy.stat().st_size // np.dtype(dtype).itemsize,
-                                docs=job.last_pos - job.first_pos + 1, sha256=file_sha256(npy), label_mask=mask))
+        receipt = json.loads(job.receipt.read_text())  # verified above, or just written from the bytes it names
+        mask = LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=receipt["mask_sha256"]) if masked else None
+        shards.append(ShardFile(path=f"{job.stem}.npy", tokens=receipt["tokens"], docs=job.last_pos - job.first_pos + 1,
+                                sha256=receipt["npy_sha256"], label_mask=mask))
     materialized = Materialized(dir=str(out), dtype=dtype, shards=shards, tokens=sum(s.tokens for s in shards),
                                 digest=canonical_sha256([s.model_dump(mode="json", exclude_none=True)
                                                          for s in shards]))

@@ -39,7 +39,8 @@ class Resolved:
         return self.file.lock_path
 
 
-def _check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent]) -> dict:
+def check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent]) -> dict:
+    """Refuse budgets above what the candidates hold (times max_epochs); return (docs, tokens) per component."""
     union = " UNION ALL ".join(
         f"SELECT {sql_literal(c.name)} AS component, count(*) AS docs, coalesce(sum(tokens), 0) AS tokens "
         f"FROM ({c.candidates_sql})" for c in compiled)
@@ -62,7 +63,7 @@ def resolve(manifest: str | Path | ManifestFile) -> Resolved:
     mf, layout, compiled, con = checked.file, checked.layout, checked.compiled, checked.con
     spec = mf.manifest
     used_sources = {s for c in spec.components for s in c.sources}
-    available = _check_feasible(con, spec, compiled)
+    available = check_feasible(con, spec, compiled)
 
     selection = layout.selection(spec.name)
     union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)

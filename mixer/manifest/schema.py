@@ -6,37 +6,36 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mixer.corpus.store import NAME_RE, CorpusLayout
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import canonical_sha256
+from toxmix.core.records import Frozen
 from toxmix.core.settings import DEFAULT_TOKENIZER
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+TokenCount = Annotated[int, Field(gt=0, le=10**15, strict=True)]  # strict: `true` is not 1 token
+MAX_EPOCHS = 1000
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RatioOf(Strict):
+class RatioOf(Frozen):
     """This component's tokens as a multiple of another component's."""
 
     component: str
     ratio: PositiveFloat
 
 
-class Component(Strict):
+class Component(Frozen):
     """One part of the mixture: documents of some sources, optionally filtered, sized in tokens."""
 
     name: str
     source: str | list[str]
     where: str | None = None
-    tokens: Annotated[int, Field(gt=0)] | None = None
+    tokens: TokenCount | None = None
     share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     ratio_of: RatioOf | None = None
-    max_epochs: PositiveFloat = 1.0
+    max_epochs: Annotated[float, Field(gt=0, le=MAX_EPOCHS, allow_inf_nan=False)] = 1.0
     label_mask: bool = True
 
     @field_validator("name")
@@ -60,7 +59,7 @@ class Component(Strict):
         return self
 
 
-class Transform(Strict):
+class Transform(Frozen):
     """A data-side baseline: prefix each document with its toxicity bucket (MEDA) or an instruction (INST)."""
 
     kind: Literal["meda", "inst"]
@@ -79,21 +78,21 @@ class Transform(Strict):
         return self
 
 
-class Output(Strict):
+class Output(Frozen):
     """Where token files go and how they are cut."""
 
     dir: str | None = None
-    shard_tokens: Annotated[int, Field(gt=0)] = 50_000_000
+    shard_tokens: TokenCount = 50_000_000
 
 
-class Manifest(Strict):
+class Manifest(Frozen):
     """A mixture manifest."""
 
     name: str
     corpus: str
     tokenizer: str = DEFAULT_TOKENIZER
     seed: int
-    total_tokens: Annotated[int, Field(gt=0)] | None = None
+    total_tokens: TokenCount | None = None
     components: list[Component]
     transforms: list[Transform] = []
     output: Output = Output()
@@ -128,6 +127,19 @@ class Manifest(Strict):
 
 def _field_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if p not in ("function-after",)) or "manifest"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 @dataclass(frozen=True)
@@ -171,7 +183,7 @@ def load_manifest(path: str | Path) -> ManifestFile:
     if not path.is_file():
         raise ToxmixError(f"manifest not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -4,11 +4,17 @@ import json
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from toxmix.core.errors import ToxmixError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Frozen(BaseModel):
+    """The base of records stages hand each other: unknown fields refused, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def read_record(path: Path, model: type[M], version: int, kind: str, remedy: str) -> M:
