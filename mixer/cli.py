@@ -91,8 +91,12 @@ def sql(
     format: Annotated[str, typer.Option("--format", "-f", help=f"Output: {'|'.join(SQL_FORMATS)}.")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write results to this file instead of stdout.")] = None,
     limit: Annotated[int, typer.Option(help="Most rows printed as a table.")] = 100,
+    timeout: Annotated[float, typer.Option(help="Stop the query after this many seconds (0: no limit).")] = 300.0,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory limit for the query.")] = "4GB",
+    spill_limit: Annotated[str, typer.Option(help="Most disk the query may spill to (a private temporary folder).")] = "20GB",
 ) -> None:
-    """Run SQL over the corpus catalog. Read-only: no writes, files, extensions or ATTACH.
+    """Run SQL over the corpus catalog. Read-only: no writes, files, extensions or ATTACH; bounded in time,
+    memory and spill.
 
     Views: documents (id, source, text, n_bytes, n_tokens, kept fields), attributes_<scorer> (id, source,
     one column per label), rejected (source, reason, file, row, id, raw), and docs: documents joined with
@@ -100,20 +104,26 @@ def sql(
 
     Example: toxmix sql -c corpus "SELECT source, sum(n_tokens) FROM docs WHERE fasttext_toxicity.toxic > 0.5 GROUP BY source"
     """
-    from mixer.corpus.catalog import run_query
+    from mixer.corpus.catalog import bounded, open_catalog
+    from mixer.corpus.sqlguard import confine_query
 
     if format not in SQL_FORMATS:
         raise ToxmixError(f"unknown --format {format!r}; use one of: {', '.join(SQL_FORMATS)}")
     if format == "parquet" and output is None:
         raise ToxmixError("--format parquet needs --output FILE")
-    rel = run_query(str(corpus), query)
+    confine_query(query)
+    con = open_catalog(str(corpus), memory_limit, spill_limit)
+    with bounded(con, timeout):
+        rel = con.sql(query)
+        if format == "table" and output is None:
+            rows = rel.limit(limit + 1).fetchall()
+        else:
+            table = rel.to_arrow_table()
     if format == "table" and output is None:
-        rows = rel.limit(limit + 1).fetchall()
         print_table(None, rel.columns, rows[:limit], out)
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return
-    table = rel.to_arrow_table()
     if format == "parquet":
         import pyarrow.parquet as pq
 

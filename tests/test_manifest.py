@@ -73,6 +73,9 @@ def test_malformed_yaml(tmp_path, capsys):
     "getenv('HOME') = 'x'",
     "length(read_text('/etc/passwd')) > 0",
     "catalog.mixtures.docs > 1",
+    "(SUMMARIZE '.tmp/secret.csv') IS NULL",
+    "row_number() OVER () > 1",
+    "no_such_function(id) > 1",
 ])
 def test_where_predicates_are_confined(tmp_path, demo_corpus, capsys, where):
     path = write_manifest(tmp_path, demo_corpus, [{**CLEAN, "where": where}])

@@ -104,3 +104,32 @@ def test_stats_and_plots(corpus, tmp_path, capsys):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == ["fasttext_toxicity__clean.png", "fasttext_toxicity__toxic.png"]
     assert (tmp_path / "plots" / pngs[0]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summarize_of_a_path_is_refused(corpus, tmp_path, monkeypatch):
+    secret = tmp_path / ".tmp" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("a\n1\n")
+    monkeypatch.chdir(tmp_path)
+    for sql in ("SUMMARIZE '.tmp/secret.csv'", f"SUMMARIZE '{corpus}/documents/s/00000.parquet'"):
+        with pytest.raises(ToxmixError, match="SUMMARIZE of a file path is refused"):
+            run_query(str(corpus), sql)
+    assert run_query(str(corpus), "SUMMARIZE documents").fetchall()
+
+
+@pytest.mark.parametrize("sql,options,message", [
+    ("SELECT sum(range) FROM range(10000000000000)", ["--timeout", "1"], "query stopped after 1 s"),
+    ("SELECT CAST(text AS INTEGER) FROM documents", [], "query failed: Conversion Error"),
+    ("SELECT error('boom')", [], "query failed: Invalid Input Error: boom"),
+    ("SELECT count(*) FROM (SELECT range % 1000003 AS k, list(range) AS l FROM range(30000000) GROUP BY k)",
+     ["--memory-limit", "50MB", "--spill-limit", "10MB"], "query ran out of its memory or spill limit"),
+    ("SELECT 1", ["--memory-limit", "lots"], "bad memory or spill limit"),
+])
+def test_runaway_and_failing_queries_are_one_line(corpus, capsys, sql, options, message):
+    import time
+
+    start = time.monotonic()
+    assert run_cli("sql", "--corpus", corpus, *options, sql) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert time.monotonic() - start < 30

@@ -1,5 +1,13 @@
 """The DuckDB catalog over a corpus store: views of documents, attributes, rejects, and a joined `docs`."""
 
+import atexit
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
 import duckdb
 
 from mixer.corpus.sqlguard import confine_query
@@ -72,21 +80,66 @@ def lock_down(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
     con.execute("SET lock_configuration=true")
 
 
-def open_catalog(corpus: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the corpus views, locked down for user queries."""
+DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_SPILL_LIMIT = "20GB"
+
+
+@lru_cache(maxsize=1)
+def spill_dir() -> str:
+    """A private folder for DuckDB's spill files, removed at exit: never the working directory's `.tmp`, which
+    DuckDB would otherwise create, and allow queries to read, and follow if it were a link."""
+    path = tempfile.mkdtemp(prefix="toxmix-duckdb-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                 spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill."""
     layout = CorpusLayout.at(corpus, must_exist=True)
-    con = duckdb.connect(":memory:", config={"threads": 2})
+    try:
+        con = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": memory_limit,
+                                                 "max_temp_directory_size": spill_limit,
+                                                 "temp_directory": spill_dir()})
+    except duckdb.Error as e:
+        raise ToxmixError(f"bad memory or spill limit ({str(e).splitlines()[0]}); write sizes like 4GB") from None
     create_views(con, layout)
     lock_down(con, layout)
     return con
 
 
-def run_query(corpus: str, sql: str) -> duckdb.DuckDBPyRelation:
-    """Run one confined, read-only query against the corpus catalog."""
+@contextmanager
+def bounded(con: duckdb.DuckDBPyConnection, seconds: float | None) -> Iterator[None]:
+    """Run the block's query work under a time limit (the connection is interrupted when it passes); execution
+    errors, which are the user's, become one line."""
+    timer = threading.Timer(seconds, con.interrupt) if seconds else None
+    if timer:
+        timer.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise ToxmixError(f"query stopped after {seconds:g} s; raise --timeout, or narrow the query") from None
+    except duckdb.OutOfMemoryException as e:
+        raise ToxmixError(f"query ran out of its memory or spill limit ({_first_line(e)}); raise --memory-limit, "
+                          "or narrow the query") from None
+    except duckdb.Error as e:
+        raise ToxmixError(f"query failed: {_first_line(e)}") from None
+    finally:
+        if timer:
+            timer.cancel()
+
+
+def _first_line(e: Exception, most: int = 300) -> str:
+    line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return line if len(line) <= most else line[:most] + "..."
+
+
+def run_query(corpus: str, sql: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+              spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyRelation:
+    """Run one confined, read-only query against the corpus catalog (lazily: fetch it under `bounded`)."""
     confine_query(sql)
-    con = open_catalog(corpus)
+    con = open_catalog(corpus, memory_limit, spill_limit)
     try:
         return con.sql(sql)
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0]
-        raise ToxmixError(f"query failed: {first}") from None
+        raise ToxmixError(f"query failed: {_first_line(e)}") from None

@@ -43,6 +43,9 @@ def confine_query(sql: str) -> str:
         raise ToxmixError(f"{kind} is refused: the catalog is read-only; write a SELECT query "
                           "(use --output FILE to save results)")
     for node in tree.walk():
+        if isinstance(node, exp.Summarize | exp.Describe) and isinstance(node.this, exp.Literal):
+            raise ToxmixError(f"{node.key.upper()} of a file path is refused: files cannot be read; "
+                              "summarize a view, e.g. SUMMARIZE documents")
         if isinstance(node, exp.Command | exp.Copy | exp.Insert | exp.Create | exp.Drop | exp.Pragma | exp.Set):
             raise ToxmixError(f"{node.key.upper()} is refused inside a query: the catalog is read-only")
     for table in tree.find_all(exp.Table):

@@ -50,6 +50,12 @@ def check_manifest(path: str | Path | ManifestFile) -> CheckedManifest:
     layout = mf.corpus()
     con = open_catalog(str(layout.root))
     compiled = compile_manifest(manifest, budgets, con, layout.sources())
+    for comp, c in zip(manifest.components, compiled, strict=True):
+        try:  # binding finds unknown functions and type errors now, not halfway through resolve
+            con.execute(f"EXPLAIN {c.candidates_sql}")
+        except duckdb.Error as e:
+            where = f"components.{c.name}.where" if comp.where else f"components.{c.name}"
+            raise ToxmixError(f"{where}: {str(e).strip().splitlines()[0]}") from None
     _, attributes = catalog_columns(con)
     for t in manifest.transforms:
         scorer, label = attribute_parts(t)

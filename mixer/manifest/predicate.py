@@ -7,7 +7,7 @@ from mixer.corpus.sqlguard import check_functions
 from toxmix.core.errors import ToxmixError
 
 _FORBIDDEN = (exp.Query, exp.Subquery, exp.Table, exp.Command, exp.Copy, exp.Insert, exp.Create, exp.Drop,
-              exp.Pragma, exp.Set, exp.Star)
+              exp.Pragma, exp.Set, exp.Star, exp.Summarize, exp.Describe, exp.Window)
 
 
 def compile_predicate(
@@ -22,7 +22,8 @@ def compile_predicate(
     except sqlglot.errors.ParseError as e:
         raise ToxmixError(f"{what}: cannot parse ({str(e).splitlines()[0]})") from None
     if isinstance(tree, exp.Query) or tree.find(*_FORBIDDEN) is not None:
-        raise ToxmixError(f"{what}: only an expression over columns is allowed (no queries, tables or *)")
+        raise ToxmixError(f"{what}: only an expression over one document's columns is allowed (no queries, "
+                          "tables, SUMMARIZE, window functions or *)")
     check_functions(tree, what)
     used: set[str] = set()
     for col in tree.find_all(exp.Column):
