@@ -152,27 +152,11 @@ def iti_fit(
 
     Example: toxmix iti fit models/demo-10-tiny probes/demo-10 --heads 30
     """
-    import numpy as np
-    import pyarrow.parquet as pq
-
-    from probe.iti import fit_iti, save_iti
+    from probe.iti import fit_from_probe_run, save_iti
     from probe.model import load_model
-    from probe.run import ProbeRun
 
     _threads(threads)
-    run = ProbeRun.load(probe_run)
-    lm = load_model(model)
-    if lm.identity != run.model:
-        raise ToxmixError(f"{probe_run} probed {run.model.name} (weights {run.model.digest[:12]}), not {model} "
-                          f"(weights {lm.identity.digest[:12]}); probe this model first")
-    cache = probe_run / run.activations
-    if not cache.is_file():
-        raise ToxmixError(f"{cache} is gone; run 'toxmix probe {model} --out {probe_run}' again (it is cached)")
-    acts, labels = np.load(cache), np.load(probe_run / "labels.npy")
-    table = pq.read_table(probe_run / "heads.parquet").to_pandas().sort_values(
-        ["val_accuracy", "layer", "head"], ascending=[False, True, True])
-    ranking = list(zip(table["layer"].astype(int), table["head"].astype(int), strict=True))
-    iti = fit_iti(acts, labels, ranking, heads, lm.identity, run.digest, str(probe_run.resolve()))
+    iti = fit_from_probe_run(load_model(model), probe_run, heads)
     path = save_iti(iti, out or probe_run / f"iti-{heads}.safetensors")
     console.print(f"wrote {path}: {heads} heads, σ from {iti.sigma.min():.3g} to {iti.sigma.max():.3g}; "
                   f"steer with 'toxmix iti apply {model} {path} --alpha 8'")

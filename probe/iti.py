@@ -14,9 +14,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 
 from probe.model import LoadedModel, ModelIdentity
+from probe.run import ProbeRun
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
 from toxmix.core.records import Frozen
@@ -73,6 +75,23 @@ def fit_iti(acts: np.ndarray, labels: np.ndarray, ranking: list[tuple[int, int]]
     meta = ITIMeta(toxmix_version=version("toxmix"), model=identity, heads=[(int(a), int(b)) for a, b in heads],
                    probe_run=probe_digest, probe_dir=probe_dir, selection=f"top {k} heads by probe validation accuracy")
     return ITI(meta, np.asarray(thetas, dtype=np.float32), np.asarray(sigmas, dtype=np.float32))
+
+
+def fit_from_probe_run(lm: LoadedModel, probe_dir: Path, k: int) -> ITI:
+    """`fit_iti` on a probe run of this model: its cached activations and labels, its heads ranked by validation
+    accuracy (ties by layer, then head)."""
+    run = ProbeRun.load(probe_dir)
+    if lm.identity != run.model:
+        raise ToxmixError(f"{probe_dir} probed {run.model.name} (weights {run.model.digest[:12]}), not "
+                          f"{lm.identity.name} (weights {lm.identity.digest[:12]}); probe this model first")
+    cache = probe_dir / run.activations
+    if not cache.is_file():
+        raise ToxmixError(f"{cache} is gone; run 'toxmix probe {lm.identity.name} --out {probe_dir}' again")
+    table = pq.read_table(probe_dir / "heads.parquet").to_pandas().sort_values(
+        ["val_accuracy", "layer", "head"], ascending=[False, True, True])
+    ranking = list(zip(table["layer"].astype(int), table["head"].astype(int), strict=True))
+    return fit_iti(np.load(cache), np.load(probe_dir / "labels.npy"), ranking, k, lm.identity, run.digest,
+                   str(Path(probe_dir).resolve()))
 
 
 def save_iti(iti: ITI, path: Path) -> Path:

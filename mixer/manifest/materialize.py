@@ -122,8 +122,8 @@ def _fetch_sql(job: ShardJob) -> str:
     )
 
 
-def write_shard(job: ShardJob) -> int:
-    """Tokenize one shard and write its token, mask and index files; return its token count."""
+def write_shard(job: ShardJob) -> dict:
+    """Tokenize one shard and write its token, mask and index files; return its receipt."""
     manifest = job.manifest
     con = open_catalog(job.corpus)
     rows = con.sql(_fetch_sql(job)).to_arrow_table().to_pydict()
@@ -169,7 +169,7 @@ def write_shard(job: ShardJob) -> int:
                       "source": rows["source"], "component": rows["component"]}, schema=INDEX_SCHEMA)
     write_table(out / f"{job.stem}.index.parquet", index)
     write_json(job.receipt, receipt)  # written last: a verified receipt marks the shard done
-    return len(ids)
+    return receipt
 
 
 def _init_worker(threads: int) -> None:
@@ -201,21 +201,26 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
     masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))
     jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked,
                      lock.lock_digest) for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
-    todo = [j for j in jobs if _verified_receipt(j) is None]
+    receipts = {j.first_pos: r for j in jobs if (r := _verified_receipt(j)) is not None}
+    todo = [j for j in jobs if j.first_pos not in receipts]
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(jobs) - len(todo))
+        task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(receipts))
+
+        def done(receipt: dict) -> None:  # checksums of the bytes just written, as the verified ones are
+            receipts[receipt["first"]] = receipt
+            bar.advance(task)
+
         if workers <= 1 or len(todo) <= 1:
             for job in todo:
-                write_shard(job)
-                bar.advance(task)
+                done(write_shard(job))
         else:
             threads = max(1, default_threads() // workers)
             with mp.get_context("forkserver").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-                for _ in pool.imap_unordered(write_shard, todo):
-                    bar.advance(task)
+                for receipt in pool.imap_unordered(write_shard, todo):
+                    done(receipt)
     shards = []
     for job in jobs:
-        receipt = json.loads(job.receipt.read_text())  # verified above, or just written from the bytes it names
+        receipt = receipts[job.first_pos]
         mask = LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=receipt["mask_sha256"]) if masked else None
         shards.append(ShardFile(path=f"{job.stem}.npy", tokens=receipt["tokens"], docs=job.last_pos - job.first_pos + 1,
                                 sha256=receipt["npy_sha256"], label_mask=mask))
