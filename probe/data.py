@@ -37,7 +37,7 @@ class ProbeData:
         return len(self.texts)
 
 
-def _group_of_file(name: str) -> str:
+def group_of_file(name: str) -> str:
     """`hate_asian_1k.txt` / `neutral_middle_east_sentences.txt` -> `asian` / `middle_east`."""
     stem = Path(name).name.split(".")[0]
     stem = re.sub(r"^(hate|neutral)_", "", stem)
@@ -67,7 +67,7 @@ def toxigen_offline(root: Path | None = None) -> ProbeData:
         label = rule.label(file.name)
         if label is None:
             continue
-        rows += [(r["text"], int(label == TOXIC), _group_of_file(file.name)) for r in read_records(file)]
+        rows += [(r["text"], int(label == TOXIC), group_of_file(file.name)) for r in read_records(file)]
     return _dedupe(rows, f"toxigen-offline:{root}")
 
 

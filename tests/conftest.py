@@ -64,3 +64,22 @@ def write_manifest(folder: Path, corpus: Path, components: list[dict], **extra) 
     path = folder / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, demo_corpus):
+    """A tiny model trained by toxmix on a 10 % toxic mixture, exported to transformers."""
+    root = tmp_path_factory.mktemp("probe")
+    manifest = write_manifest(root, demo_corpus, [
+        {"name": "clean", "source": "c4", "tokens": 60_000},
+        {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.1}], name="probe10")
+    assert run_cli("train", manifest, "--preset", "tiny", "--steps", "8", "--out", root / "run") == 0
+    assert run_cli("export", root / "run", "--hf", root / "hf") == 0
+    return root / "hf"
+
+
+@pytest.fixture(scope="session")
+def probe_run(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "run"
+    assert run_cli("probe", tiny_model, "--data", "toxigen", "--out", out, "--batch-size", "64") == 0
+    return out

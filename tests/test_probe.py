@@ -6,32 +6,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import run_cli, write_manifest
+from conftest import run_cli
 from sklearn.linear_model import LogisticRegression
 
 from probe.data import ProbeData, load_probe_data, split_mask, toxigen_offline
 from probe.iti import bake, load_iti, steer
 from probe.model import load_model
 from toxmix.core.errors import ToxmixError
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, demo_corpus):
-    """A tiny model trained by toxmix on a 10 % toxic mixture, exported to transformers."""
-    root = tmp_path_factory.mktemp("probe")
-    manifest = write_manifest(root, demo_corpus, [
-        {"name": "clean", "source": "c4", "tokens": 60_000},
-        {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.1}], name="probe10")
-    assert run_cli("train", manifest, "--preset", "tiny", "--steps", "8", "--out", root / "run") == 0
-    assert run_cli("export", root / "run", "--hf", root / "hf") == 0
-    return root / "hf"
-
-
-@pytest.fixture(scope="module")
-def probe_run(tiny_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("p") / "run"
-    assert run_cli("probe", tiny_model, "--data", "toxigen", "--out", out, "--batch-size", "64") == 0
-    return out
 
 
 def test_toxigen_offline_data_is_labelled_grouped_and_split_without_straddling():

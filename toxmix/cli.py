@@ -14,7 +14,7 @@ app = typer.Typer(
         "Curate, tag and mix pretraining data; train, probe and evaluate models on the mixtures.\n\n"
         "The path: `ingest` documents into a corpus store; `tag` them with scorers (`classifiers train-fasttext` "
         "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
-        "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`. "
+        "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`; `eval` its toxicity and capability and `report` the study's table. "
         "`toy` runs the study's toy experiment.\n\n"
         "Example: toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus\n\n"
         "Shared data is read from $TOXMIX_SHARED (default ../shared). Every command has --help with an example."
@@ -29,12 +29,13 @@ app = typer.Typer(
 def _register_stages() -> None:
     """Every stage adds its verbs the same way: `register(app)` in its own cli module."""
     import classifiers.cli
+    import eval.cli
     import mixer.cli
     import mixer.manifest.cli
     import probe.cli
     import train.cli
 
-    for stage in (mixer.cli, classifiers.cli, mixer.manifest.cli, train.cli, probe.cli):
+    for stage in (mixer.cli, classifiers.cli, mixer.manifest.cli, train.cli, probe.cli, eval.cli):
         stage.register(app)
 
 

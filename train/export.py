@@ -8,7 +8,7 @@ import torch
 from toxmix.core.errors import ToxmixError
 from toxmix.core.tokenizer import load_tokenizer
 from train.presets import Preset, model_config
-from train.record import RunRecord, latest_checkpoint
+from train.record import ExportRecord, RunRecord, latest_checkpoint
 
 
 def load_trained_model(run: RunRecord, step: int | None = None):
@@ -78,4 +78,19 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
                                         pad_token="<|padding|>" if run.pad_id == 1 else "<|endoftext|>")
     tokenizer.save_pretrained(out)
+    _export_record(run, step).save(out)
     return out
+
+
+def _export_record(run: RunRecord, step: int | None) -> ExportRecord:
+    from mixer.manifest.lockfile import read_lock
+    from mixer.manifest.schema import load_manifest
+
+    lock = read_lock(Path(run.lock_file))
+    clean = load_manifest(run.manifest).manifest.components[0].name
+    checkpoint = latest_checkpoint(run, step)
+    return ExportRecord(run_name=run.name, run_dir=str(Path(run.run_dir).resolve()),
+                        step=int(checkpoint.name.removeprefix("step")), seed=run.seed, preset=run.preset.name,
+                        manifest=str(Path(run.manifest).resolve()), lock_file=str(Path(run.lock_file).resolve()),
+                        lock_digest=run.lock_digest, shards_digest=run.shards_digest,
+                        components={name: c.tokens for name, c in lock.components.items()}, clean_component=clean)

@@ -144,3 +144,39 @@ def latest_checkpoint(run: RunRecord, step: int | None = None) -> Path:
     if not steps:
         raise ToxmixError(f"no checkpoint{f' at step {step}' if step is not None else ''} in {run.checkpoints}")
     return steps[-1][1]
+
+
+EXPORT_RECORD_VERSION = 1
+EXPORT_RECORD_FILE = "toxmix_export.json"
+
+
+class ExportRecord(BaseModel):
+    """`toxmix_export.json` in an exported model folder: which run, step, lock and mixture the weights came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = EXPORT_RECORD_VERSION
+    run_name: str
+    run_dir: str
+    step: int
+    seed: int
+    preset: str
+    manifest: str
+    lock_file: str
+    lock_digest: str
+    shards_digest: str
+    components: dict[str, int]  # tokens per mixture component
+    clean_component: str  # the manifest's first component: the clean data the toxic share is measured against
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / EXPORT_RECORD_FILE
+        write_json(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def find(cls, folder: str | Path) -> "ExportRecord | None":
+        """The record of a model folder exported by toxmix; None for any other model."""
+        path = Path(folder) / EXPORT_RECORD_FILE
+        if not path.is_file():
+            return None
+        return read_record(path, cls, EXPORT_RECORD_VERSION, "export record", "export the run again")

@@ -1,0 +1,214 @@
+"""Evaluation throughput: batched generation, multiple-choice scoring, and every scorer's texts/s.
+
+1. Generation: `eval.generate.generate` (the pipeline's call) on 32 RTP prompts, 20 new tokens, K = 1, with
+   batch_size 32 against batch_size 1 (one prompt at a time); alternating pairs, medians and ranges of the
+   tokens/s ratio. One thread (the eval default). Target >= 5x.
+2. Multiple choice: `eval.capability.continuation_logprobs` (LM head on continuation positions only) on PIQA
+   requests against (a) a naive loop, one request at a time through `model(ids).logits` and a full log-softmax,
+   and (b) the same batches through full logits; alternating, medians and ranges. Target >= 3x over (a).
+3. Scorers: texts/s of `eval.scoring.ToxicityScorer.score` on 2,000 RTP-length texts for fastText, a Hugging
+   Face sequence classifier (random weights of DistilRoBERTa's shape: compute, not quality), and the Perspective
+   client against a local server (client overhead only; the real API is bounded by its quota, 1 QPS by default).
+   Detoxify is measured when installed (pip install -e '.[detoxify]').
+
+Run: .venv/bin/python benchmarks/bench_eval.py [--model DIR] (default: a random OLMo of the 'tiny' preset's shape
+and one of SmolLM2-135M's shape, with the shared OLMo tokenizer)
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import torch
+from common import report
+
+from eval.capability import continuation_logprobs
+from eval.generate import Condition, Sampling, generate
+from eval.prompts import rtp_prompts
+from eval.tasks import load_items
+from probe.model import load_model
+from toxmix.core.settings import shared_path
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def random_model(out: Path, kind: str) -> Path:
+    """A random causal LM with the shared OLMo tokenizer: 'tiny' (toxmix's tiny preset) or 'smollm2' (135M)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, OlmoConfig, OlmoForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    if kind == "tiny":
+        model = OlmoForCausalLM(OlmoConfig(vocab_size=50304, hidden_size=128, intermediate_size=512,
+                                           num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512,
+                                           eos_token_id=50279, pad_token_id=1, bos_token_id=None,
+                                           tie_word_embeddings=True))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=50304, hidden_size=576, intermediate_size=1536,
+                                             num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                                             max_position_embeddings=2048, tie_word_embeddings=True,
+                                             eos_token_id=50279, pad_token_id=1))
+    model.save_pretrained(out)
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(shared_path("tokenizers", "gpt-neox-olmo-dolma-v1_5.json")),
+                                  eos_token="<|endoftext|>", pad_token="<|padding|>")
+    tok.save_pretrained(out)
+    return out
+
+
+def bench_generate(lm, pairs: int) -> dict:
+    prompts = rtp_prompts("rtp-sample", 32, seed=0)
+    seeds = iter(range(10_000))  # a new seed per call: a new cache key, so nothing is read from the cache
+
+    def run(batch: int) -> float:
+        s = Sampling(k=1, batch_size=batch, seed=next(seeds))
+        start = time.perf_counter()
+        table, cached = generate(lm, prompts, s, Condition(method="base"))
+        assert not cached
+        return sum(table["n_tokens"].to_pylist()) / (time.perf_counter() - start)
+
+    run(32), run(1)
+    batched, single = [], []
+    for _ in range(pairs):
+        batched.append(run(32))
+        single.append(run(1))
+    return {"prompts": 32, "new_tokens": 20, "batched_tokens_per_s": round(statistics.median(batched), 1),
+            "one_at_a_time_tokens_per_s": round(statistics.median(single), 1),
+            "ratio": spread([b / s for b, s in zip(batched, single, strict=True)])}
+
+
+@torch.inference_mode()
+def bench_mc(lm, pairs: int, n: int) -> dict:
+    tok = lm.tokenizer
+    requests = [(tok(ctx, add_special_tokens=False)["input_ids"], tok(c, add_special_tokens=False)["input_ids"])
+                for ctxs, conts, _ in load_items("piqa", n) for ctx in ctxs for c in conts]
+
+    def ours() -> float:
+        start = time.perf_counter()
+        continuation_logprobs(lm, requests, batch_size=16)
+        return time.perf_counter() - start
+
+    def naive() -> float:
+        start = time.perf_counter()
+        for ctx, cont in requests:
+            ids = torch.tensor([(ctx + cont)[:-1]])
+            logp = torch.log_softmax(lm.model(ids).logits[0].float(), -1)
+            logp[len(ctx) - 1 + torch.arange(len(cont)), torch.tensor(cont)].sum()
+        return time.perf_counter() - start
+
+    def full_batched() -> float:
+        from eval.capability import _right_padded
+
+        start = time.perf_counter()
+        order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][0]) + len(requests[i][1])))
+        for s in range(0, len(order), 16):
+            batch = [requests[i] for i in order[s:s + 16]]
+            ids, mask = _right_padded([(c + k)[:-1] for c, k in batch], tok.pad_token_id)
+            torch.log_softmax(lm.model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+        return time.perf_counter() - start
+
+    ours(), naive(), full_batched()
+    t_ours, t_naive, t_full = [], [], []
+    for _ in range(pairs):
+        t_ours.append(ours())
+        t_naive.append(naive())
+        t_full.append(full_batched())
+    return {"requests": len(requests), "ours_requests_per_s": round(len(requests) / statistics.median(t_ours), 1),
+            "vs_naive_loop": spread([b / o for b, o in zip(t_naive, t_ours, strict=True)]),
+            "vs_batched_full_logits": spread([b / o for b, o in zip(t_full, t_ours, strict=True)])}
+
+
+def bench_scorers(work: Path, fasttext_model: str | None) -> dict:
+    from eval.scoring import build_toxicity_scorer
+
+    texts = [p.text for p in rtp_prompts("rtp-sample").prompts] * 3
+    texts = texts[:2000]
+    out = {}
+    specs = {}
+    if fasttext_model:
+        specs["fasttext"] = f"fasttext:{fasttext_model}"
+    specs["hf (random DistilRoBERTa shape)"] = f"hf:{random_classifier(work / 'clf')},batch_size=32,max_length=64"
+    try:
+        import detoxify  # noqa: F401
+
+        specs["detoxify"] = "detoxify:original"
+    except ImportError:
+        out["detoxify"] = "not installed"
+    for name, spec in specs.items():
+        scorer = build_toxicity_scorer(spec, label="toxic" if name.startswith("hf") else None)
+        n = len(texts) if name == "fasttext" else 256
+        scorer.score(texts[:32])
+        start = time.perf_counter()
+        scorer.score(texts[:n])
+        out[name] = {"texts": n, "texts_per_s": round(n / (time.perf_counter() - start), 1)}
+    out["perspective (local server, qps 1000)"] = bench_perspective(texts[:300])
+    return out
+
+
+def random_classifier(out: Path) -> Path:
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = RobertaConfig(vocab_size=50304, hidden_size=768, num_hidden_layers=6, num_attention_heads=12,
+                        intermediate_size=3072, max_position_embeddings=514, pad_token_id=1,
+                        id2label={0: "clean", 1: "toxic"}, label2id={"clean": 0, "toxic": 1})
+    RobertaForSequenceClassification(cfg).save_pretrained(out)
+    PreTrainedTokenizerFast(tokenizer_file=str(shared_path("tokenizers", "gpt-neox-olmo-dolma-v1_5.json")),
+                            pad_token="<|padding|>").save_pretrained(out)
+    return out
+
+
+def bench_perspective(texts: list[str]) -> dict:
+    import json
+    from http.server import BaseHTTPRequestHandler
+
+    from eval.perspective import PerspectiveClient
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps({"attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.5}}}}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = PerspectiveClient(f"http://127.0.0.1:{server.server_address[1]}/", api_key="bench", qps=1000)
+    start = time.perf_counter()
+    client.score(texts)
+    seconds = time.perf_counter() - start
+    server.shutdown()
+    return {"texts": len(texts), "texts_per_s": round(len(texts) / seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", action="append", default=None, help="model folders (default: two random ones)")
+    parser.add_argument("--fasttext", default=None, help="a fastText toxicity model for the scorer figure")
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
+    os.environ["TOXMIX_CACHE"] = str(work / "cache")
+    models = args.model or [str(random_model(work / "tiny", "tiny")), str(random_model(work / "smollm2", "smollm2"))]
+    for model in models:
+        lm = load_model(model)
+        torch.set_num_threads(1)
+        report("eval_generate_batched_vs_one_at_a_time", {"model": Path(model).name, "threads": 1,
+                                                          **bench_generate(lm, args.pairs)})
+        torch.set_num_threads(2)
+        report("eval_mc_continuation_logprobs", {"model": Path(model).name, "threads": 2,
+                                                 **bench_mc(lm, args.pairs, 40)})
+    torch.set_num_threads(2)
+    report("eval_scorer_throughput", bench_scorers(work, args.fasttext))
+
+
+if __name__ == "__main__":
+    main()

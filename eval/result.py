@@ -1,0 +1,128 @@
+"""The eval result (`result.json`, version 1) and its Parquet tables: what `toxmix report` reads.
+
+An eval folder holds `result.json` (an `EvalResult`), `generations.parquet` (one row per condition, prompt set,
+prompt and sample, with its toxicity or null when unscored) and, when measured, `groups.parquet`.
+"""
+
+from pathlib import Path
+
+from eval.metrics import ToxicityFigures
+from toxmix.core.files import write_json
+from toxmix.core.records import Frozen, read_record
+
+RESULT_VERSION = 1
+RESULT_FILE = "result.json"
+GENERATIONS_FILE = "generations.parquet"
+
+
+class CrossEntropy(Frozen):
+    """Token-weighted mean cross-entropy (nats per token) over held-out texts."""
+
+    value: float
+    tokens: int
+    texts: int
+    source: str
+
+
+class TaskScore(Frozen):
+    """Accuracy of one task on n items: by summed log-likelihood and by log-likelihood per character."""
+
+    task: str
+    n: int
+    acc: float
+    len_norm: float
+
+
+class ScorerIdentity(Frozen):
+    """What scored the generations: the spec, the scorer's name and version, the label read, its training data."""
+
+    spec: str
+    name: str
+    version: str
+    label: str
+    trained_on: list[str] | None  # None when unknown (hub models, Detoxify, Perspective)
+
+
+class ModelRef(Frozen):
+    """The model evaluated: identity, and where toxmix trained it (None for outside models)."""
+
+    name: str
+    digest: str
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    run_name: str | None = None
+    run_dir: str | None = None
+    step: int | None = None
+    seed: int | None = None
+    manifest: str | None = None
+    lock_digest: str | None = None
+    shards_digest: str | None = None
+    components: dict[str, int] | None = None
+    clean_component: str | None = None
+
+    @property
+    def toxic_share(self) -> float | None:
+        """Share of training tokens outside the clean component."""
+        if not self.components or self.clean_component not in self.components:
+            return None
+        total = sum(self.components.values())
+        return 1 - self.components[self.clean_component] / total if total else None
+
+
+class ITIRef(Frozen):
+    """The ITI file used: path, sha256, heads steered, the probe run it came from."""
+
+    path: str
+    sha256: str
+    heads: int
+    probe_run: str
+
+
+class PromptSetRef(Frozen):
+    name: str
+    source: str
+    prompts: int
+    digest: str
+
+
+class ConditionResult(Frozen):
+    """Everything measured under one condition (base, ITI at α, prompting, a MEDA/INST prefix)."""
+
+    method: str
+    alpha: float
+    prefix: str | None
+    label: str
+    toxicity: dict[str, ToxicityFigures]  # by prompt set
+    groups: dict[str, dict[str, ToxicityFigures]]  # prompt set -> group -> figures
+    cross_entropy: CrossEntropy | None
+    tasks: list[TaskScore]
+    cached_generations: bool
+
+
+class EvalResult(Frozen):
+    """One `toxmix eval` run."""
+
+    version: int = RESULT_VERSION
+    toxmix_version: str
+    label: str
+    model: ModelRef
+    iti: ITIRef | None
+    scorer: ScorerIdentity
+    scorer_overlap: str | None
+    scorer_failures: dict[str, int]
+    sampling: dict
+    prompt_sets: list[PromptSetRef]
+    conditions: list[ConditionResult]
+    notes: list[str]
+    seconds: float
+
+    def save(self, out: Path) -> Path:
+        path = Path(out) / RESULT_FILE
+        write_json(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "EvalResult":
+        return read_record(Path(folder) / RESULT_FILE, cls, RESULT_VERSION, "eval result",
+                           "run 'toxmix eval MODEL --out DIR' to make one")

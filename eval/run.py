@@ -1,0 +1,192 @@
+"""`evaluate`: generation toxicity, cross-entropy and downstream tasks for one model, under every condition asked
+for (base, ITI at each α, the prompting baseline, a MEDA/INST prefix), written to an eval folder."""
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from eval.capability import cross_entropy, held_out_from_file, held_out_from_lock
+from eval.generate import PROMPTING_PREFIX, Condition, Sampling, generate
+from eval.metrics import figures_by_group, toxicity_figures
+from eval.prompts import PromptSet, rtp_prompts, toxigen_prompts
+from eval.result import GENERATIONS_FILE, ConditionResult, CrossEntropy, EvalResult, ITIRef, ModelRef, PromptSetRef
+from eval.scoring import build_toxicity_scorer, check_overlap
+from eval.tasks import TASKS, load_items, request_count, score_task
+from probe.iti import load_iti, steer
+from probe.model import LoadedModel, load_model
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import file_sha256
+from train.record import ExportRecord
+
+# Generation-time prefixes of the data-side baselines, matching mixer.manifest.transforms' defaults for the
+# low-toxicity bucket: a MEDA or INST model is asked for what it learned to associate with clean text.
+PREFIXES = {"prompting": PROMPTING_PREFIX, "meda": "<|toxicity:low|>", "inst": "The following text is not toxic:"}
+
+# A progress factory: given a stage name and its total, returns the callback that advances it.
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+class EvalConfig(BaseModel):
+    """Everything `toxmix eval` was asked to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    out: Path
+    scorer: str
+    label: str | None = None
+    scorer_label: str | None = None
+    allow_overlap: bool = False
+    perspective_url: str | None = None
+    perspective_qps: float = 1.0
+    perspective_retries: int = 5
+    iti: Path | None = None
+    alphas: tuple[float, ...] = (4.0, 8.0, 12.0)
+    prompting: bool = False
+    prefix: str | None = None  # meda | inst | any text
+    toxigen: str = "toxigen"
+    toxigen_n: int | None = 3000
+    rtp: str = "rtp-sample"
+    rtp_n: int | None = 3000
+    sampling: Sampling = Sampling()
+    ce: str | None = None  # a manifest (its lock's unselected clean documents), a text file, or 'none'
+    ce_docs: int = 200
+    ce_tokens: int = 512
+    tasks: tuple[str, ...] = ()
+    task_docs: int | None = 200
+    threads: int = 1
+    bootstrap: int = 1000
+
+
+def _model_ref(lm: LoadedModel, spec: str) -> ModelRef:
+    ident = lm.identity.model_dump()
+    path = Path(spec)
+    record = ExportRecord.find(path) if path.is_dir() else None
+    if record is None:
+        return ModelRef(**ident)
+    return ModelRef(**ident, run_name=record.run_name, run_dir=record.run_dir, step=record.step, seed=record.seed,
+                    manifest=record.manifest, lock_digest=record.lock_digest, shards_digest=record.shards_digest,
+                    components=record.components, clean_component=record.clean_component)
+
+
+def _ce_texts(cfg: EvalConfig, ref: ModelRef, notes: list[str]) -> tuple[list[str], str] | None:
+    """Held-out clean texts and a description of where they came from (None to skip cross-entropy)."""
+    if cfg.ce == "none":
+        return None
+    spec = cfg.ce or ref.manifest
+    if spec is None:
+        notes.append("cross-entropy skipped: the model was not trained by toxmix; give --ce MANIFEST or --ce FILE")
+        return None
+    if spec.endswith((".yaml", ".yml")):
+        from mixer.manifest.schema import load_manifest
+
+        mf = load_manifest(spec)
+        if not mf.lock_path.is_file():
+            raise ToxmixError(f"--ce {spec}: the manifest has no lock; run 'toxmix manifest resolve {spec}'")
+        clean = mf.manifest.components[0]
+        texts = held_out_from_lock(mf.lock_path, mf.corpus().root, clean.sources, cfg.ce_docs, cfg.sampling.seed)
+        return texts, f"{mf.manifest.name}: {len(texts)} {'+'.join(clean.sources)} documents it did not select"
+    return held_out_from_file(spec, cfg.ce_docs, cfg.sampling.seed), f"{spec}"
+
+
+def conditions(cfg: EvalConfig) -> list[Condition]:
+    """The conditions to run, base first."""
+    out = [Condition(method="base")]
+    if cfg.iti is not None:
+        out += [Condition(method="iti", alpha=a) for a in cfg.alphas if a != 0]
+    if cfg.prompting:
+        out.append(Condition(method="prompting", prefix=PREFIXES["prompting"]))
+    if cfg.prefix:
+        name = cfg.prefix if cfg.prefix in ("meda", "inst") else "prefix"
+        out.append(Condition(method=name, prefix=PREFIXES.get(cfg.prefix, cfg.prefix)))
+    return out
+
+
+def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
+    """Run the evaluation and write result.json and generations.parquet under cfg.out."""
+    progress = progress or (lambda _name, _total: lambda _n: None)
+    start = time.monotonic()
+    notes: list[str] = []
+    if cfg.toxigen_n == 0 and cfg.rtp_n == 0:
+        raise ToxmixError("--toxigen 0 and --rtp 0 leave no prompts; ask for some of either")
+    unknown = [t for t in cfg.tasks if t not in TASKS]
+    if unknown:
+        raise ToxmixError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
+    sets: list[PromptSet] = []
+    if cfg.toxigen_n != 0:
+        sets.append(toxigen_prompts(cfg.toxigen, cfg.toxigen_n, cfg.sampling.seed))
+    if cfg.rtp_n != 0:
+        sets.append(rtp_prompts(cfg.rtp, cfg.rtp_n, cfg.sampling.seed))
+    scorer = build_toxicity_scorer(cfg.scorer, cfg.scorer_label, cfg.perspective_url, cfg.out / "cache",
+                                   cfg.perspective_qps, cfg.perspective_retries)
+    overlap = check_overlap(scorer.identity, [s.name for s in sets], cfg.allow_overlap)
+    if overlap:
+        notes.append(overlap)
+    if scorer.identity.trained_on is None:
+        notes.append(f"the training data of scorer {cfg.scorer} is unknown: check it did not see these prompts")
+    torch.set_num_threads(cfg.threads)
+    lm = load_model(cfg.model)
+    ref = _model_ref(lm, cfg.model)
+    iti = iti_ref = None
+    if cfg.iti is not None:
+        iti = load_iti(cfg.iti, lm.identity)
+        iti_ref = ITIRef(path=str(cfg.iti.resolve()), sha256=file_sha256(cfg.iti), heads=len(iti.meta.heads),
+                         probe_run=iti.meta.probe_run)
+    ce_source = _ce_texts(cfg, ref, notes)
+    items = {t: load_items(t, cfg.task_docs, cfg.sampling.seed) for t in cfg.tasks}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    frames, results = [], []
+    base_capability: tuple[CrossEntropy | None, list] = (None, [])
+    for cond in conditions(cfg):
+        toxicity, groups, cached_all = {}, {}, True
+        for ps in sets:
+            table, cached = generate(lm, ps, cfg.sampling, cond, iti, iti_ref.sha256 if iti_ref else None,
+                                     progress(f"{cond.label}: {ps.name} generations", len(ps)))
+            cached_all &= cached
+            df = table.to_pandas()
+            df["toxicity"] = scorer.score(df["text"].tolist())
+            df.insert(0, "set", ps.name)
+            df.insert(0, "alpha", cond.alpha)
+            df.insert(0, "method", cond.method)
+            df.insert(0, "condition", cond.label)
+            frames.append(df)
+            toxicity[ps.name] = toxicity_figures(df, cfg.bootstrap, cfg.sampling.seed)
+            groups[ps.name] = figures_by_group(df, cfg.bootstrap, cfg.sampling.seed)
+        if cond.method in ("base", "iti"):
+            ctx = steer(lm, iti, cond.alpha) if cond.method == "iti" else nullcontext()
+            with ctx:
+                ce = None
+                if ce_source is not None:
+                    texts, where = ce_source
+                    ce = cross_entropy(lm, texts, where, cfg.ce_tokens,
+                                       on_batch=progress(f"{cond.label}: cross-entropy", len(texts)))
+                tasks = [score_task(lm, t, its, on_batch=progress(f"{cond.label}: {t}", request_count(its)))
+                         for t, its in items.items()]
+            if cond.method == "base":
+                base_capability = (ce, tasks)
+        else:
+            ce, tasks = base_capability  # a text prefix on prompts leaves the model, and so its capability, as is
+        results.append(ConditionResult(method=cond.method, alpha=cond.alpha, prefix=cond.prefix, label=cond.label,
+                                       toxicity=toxicity, groups=groups, cross_entropy=ce, tasks=tasks,
+                                       cached_generations=cached_all))
+    frame = pd.concat(frames, ignore_index=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), cfg.out / GENERATIONS_FILE)
+    if scorer.failures:
+        notes.append("unscored generations (counted as missing, never as 0): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(scorer.failures.items())))
+    result = EvalResult(
+        toxmix_version=version("toxmix"), label=cfg.label or ref.run_name or Path(cfg.model).name, model=ref,
+        iti=iti_ref, scorer=scorer.identity, scorer_overlap=overlap, scorer_failures=scorer.failures,
+        sampling=cfg.sampling.model_dump(mode="json") | {"threads": cfg.threads, "bootstrap": cfg.bootstrap},
+        prompt_sets=[PromptSetRef(name=s.name, source=s.source, prompts=len(s), digest=s.digest) for s in sets],
+        conditions=results, notes=notes, seconds=round(time.monotonic() - start, 1))
+    result.save(cfg.out)
+    return result
