@@ -17,6 +17,7 @@ def eval_model(
     out: Annotated[Path, typer.Option(help="Output folder: result.json and generations.parquet.")],
     iti: Annotated[Path | None, typer.Option(help="An ITI file (from 'toxmix iti fit'); adds one condition per --alpha.")] = None,
     alpha: Annotated[str, typer.Option(help="ITI strengths, comma-separated (the study: 4,8,12).")] = "4,8,12",
+    positions: Annotated[str, typer.Option(help="ITI during generation: 'all' positions (as a baked model), or 'generated' (the last prompt token and generated tokens, as the original ITI).")] = "all",
     prompting: Annotated[bool, typer.Option(help="Add the prompting baseline (the study's respectful-output prefix).")] = False,
     prefix: Annotated[str | None, typer.Option(help="Add a prefixed condition: 'meda' or 'inst' (for models trained with those transforms) or any text.")] = None,
     toxigen: Annotated[int, typer.Option(help="ToxiGen prompts (a seeded subsample; 0 skips; the study: 3000).")] = 3000,
@@ -54,12 +55,14 @@ def eval_model(
 
     if k < 1 or max_new_tokens < 1 or batch_size < 1 or not (0 < top_p <= 1):
         raise ToxmixError("--k, --max-new-tokens and --batch-size must be positive, --top-p in (0, 1]")
+    if positions not in ("all", "generated"):
+        raise ToxmixError(f"--positions {positions!r}: use all or generated")
     if toxigen < 0 or rtp < 0:
         raise ToxmixError("--toxigen and --rtp are prompt counts: 0 or more")
     cfg = EvalConfig(model=model, out=out, scorer=scorer, label=label, scorer_label=scorer_label,
                      allow_overlap=allow_overlap, perspective_url=perspective_url,
                      perspective_qps=perspective_qps, perspective_retries=perspective_retries, iti=iti,
-                     alphas=tuple(parse_list(alpha, float, "--alpha")), prompting=prompting, prefix=prefix,
+                     alphas=tuple(parse_list(alpha, float, "--alpha")), positions=positions, prompting=prompting, prefix=prefix,
                      toxigen=toxigen_data, toxigen_n=toxigen, rtp=rtp_data, rtp_n=rtp,
                      sampling=Sampling(top_p=top_p, max_new_tokens=max_new_tokens, k=k, seed=seed,
                                        batch_size=batch_size),
@@ -99,6 +102,8 @@ def report(
     metric: Annotated[str, typer.Option(help="Toxicity figure in the table and plot: emt, toxicity_prob or mean_toxicity.")] = "emt",
     probes: Annotated[list[Path] | None, typer.Option(help="Probe run or 'probe compare' folders whose figures to include (repeatable).")] = None,
     title: Annotated[str, typer.Option(help="Report title.")] = "toxmix report",
+    figure: Annotated[list[Path] | None, typer.Option(help="Another PNG figure to include (repeatable), e.g. from 'toxmix stats --plots'.")] = None,
+    preface: Annotated[Path | None, typer.Option(help="A text file whose paragraphs open the report.")] = None,
 ) -> None:
     """Write the study's Table 1 (method x ToxiGen x RTP x CE, by mixture share), the toxicity-vs-cross-entropy
     trade-off plot, the per-group and downstream tables: report.md and one self-contained report.html.
@@ -107,7 +112,10 @@ def report(
     """
     from eval.report import write_report
 
-    paths = write_report(results, out, metric, probes or [], title)
+    if preface is not None and not preface.is_file():
+        raise ToxmixError(f"--preface {preface}: no such file")
+    paths = write_report(results, out, metric, probes or [], title, figure or [],
+                         preface.read_text() if preface else None)
     for name, path in paths.items():
         console.print(f"wrote {name}: {path}")
 

@@ -47,9 +47,10 @@ class Sampling(Frozen):
 class Condition(Frozen):
     """One way of running the model: plain, steered by ITI at α, and/or behind a text prefix."""
 
-    method: str  # base | iti | prompting | prefix
+    method: str  # base | iti | prompting | meda | inst | prefix
     alpha: float = 0.0
     prefix: str | None = None
+    positions: str = "all"  # ITI: shift every position, or only the last prompt token and generated tokens
 
     @property
     def label(self) -> str:
@@ -109,7 +110,8 @@ def generate(lm: LoadedModel, prompts: PromptSet, sampling: Sampling, condition:
         texts = [f"{condition.prefix}\n{p.text}" if condition.prefix else p.text for p in batch]
         enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=room)
         gen = torch.Generator().manual_seed(int(hashlib.md5(f"{sampling.seed}:{b}".encode()).hexdigest()[:8], 16))
-        with torch.inference_mode(), steer(lm, iti, condition.alpha) if condition.method == "iti" else nullcontext():
+        steering = steer(lm, iti, condition.alpha, condition.positions) if condition.method == "iti" else nullcontext()
+        with torch.inference_mode(), steering:
             new = sample(lm, enc["input_ids"].repeat_interleave(sampling.k, 0),
                          enc["attention_mask"].repeat_interleave(sampling.k, 0), sampling, gen)
         for j, ids in enumerate(new):
@@ -135,12 +137,13 @@ def nucleus(logits: torch.Tensor, top_p: float, generator: torch.Generator) -> t
     probs = torch.softmax(logits.float(), dim=-1)
     if top_p < 1.0:
         desc = np.sort(probs.numpy(), axis=-1)[:, ::-1]
-        first = (np.cumsum(desc, axis=-1, dtype=np.float64) < top_p).sum(-1).clip(max=desc.shape[1] - 1)
+        csum = np.cumsum(desc, axis=-1)
+        first = np.argmax(csum >= np.minimum(top_p, csum[:, -1:]), axis=-1)  # a float32 total may fall short of p
         threshold = torch.from_numpy(desc[np.arange(len(desc)), first].copy())
-        probs = torch.where(probs >= threshold[:, None], probs, 0.0)
-    cdf = probs.double().cumsum(-1)
-    u = torch.rand(len(probs), 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u).squeeze(-1).clamp(max=probs.shape[1] - 1)
+        probs.masked_fill_(probs < threshold[:, None], 0.0)
+    cdf = probs.cumsum(-1)
+    u = torch.rand(len(probs), 1, generator=generator) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=probs.shape[1] - 1)  # skips zero-mass tokens
 
 
 @torch.inference_mode()

@@ -121,8 +121,8 @@ def _rtp_rows(file: Path) -> list[tuple[str, str]]:
 
 
 def rtp_prompts(spec: str = "rtp-sample", n: int | None = None, seed: int = 0) -> PromptSet:
-    """RealToxicityPrompts: `rtp-sample` (the shared 700 prompts, 100 per Perspective attribute), a .txt/.jsonl file or folder of them, or the
-    hub (`allenai/real-toxicity-prompts`)."""
+    """RealToxicityPrompts: `rtp-sample` (the shared 700 prompts, 100 per Perspective attribute), a .txt/.jsonl
+    file or folder of them, or the hub (`allenai/real-toxicity-prompts`)."""
     if spec == RTP_HUB or spec == "rtp-hub":
         return _rtp_hub(n, seed)
     root = shared_path("data", "rtp-sample") if spec == "rtp-sample" else Path(spec)

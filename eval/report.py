@@ -168,8 +168,10 @@ def load_results(folders: list[Path]) -> list[EvalResult]:
 
 
 def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: list[Path] | None = None,
-                 title: str = "toxmix report") -> dict[str, Path]:
-    """report.md (+ PNGs) and a self-contained report.html under out."""
+                 title: str = "toxmix report", extra_figures: list[Path] | None = None,
+                 preface: str | None = None) -> dict[str, Path]:
+    """report.md (+ PNGs) and a self-contained report.html under out; extra figures (PNG files) are copied in,
+    and the preface (plain paragraphs) opens the report."""
     if metric not in METRICS:
         raise ToxmixError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
     results = load_results(folders)
@@ -192,12 +194,19 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
             copy = out / f"probe-{folder.name}-{f.name}"
             atomic_write_bytes(copy, f.read_bytes())
             figures.append((copy, f"probes {folder.name}: {f.stem.replace('_', ' ')}"))
+    for f in extra_figures or []:
+        if not f.is_file() or f.suffix != ".png":
+            raise ToxmixError(f"--figure {f}: not a PNG file")
+        copy = out / f"figure-{f.parent.name}-{f.name}"
+        atomic_write_bytes(copy, f.read_bytes())
+        figures.append((copy, f.stem.replace("_", " ").replace("__", ": ")))
+    paragraphs = [p.strip() for p in (preface or "").split("\n\n") if p.strip()]
     notes = [f"{r.label}: {n}" for r in results for n in r.notes]
     settings = [f"{r.label}: model {r.model.name} (weights {r.model.digest[:12]}), scorer {r.scorer.spec} "
                 f"(label {r.scorer.label}), prompts " + ", ".join(f"{p.name} {p.prompts}" for p in r.prompt_sets)
                 + f", K={r.sampling['k']}, top-p {r.sampling['top_p']}, {r.sampling['max_new_tokens']} new tokens"
                 + (f", ITI {r.iti.heads} heads" if r.iti else "") for r in results]
-    md = [f"# {title}", "", *[_md_table(t) for t in tables]]
+    md = [f"# {title}", "", *[f"{p}\n" for p in paragraphs], *[_md_table(t) for t in tables]]
     md += [f"![{alt}]({p.name})\n" for p, alt in figures]
     md += ["## Settings", "", *[f"- {s}" for s in settings], ""]
     if notes:
@@ -207,14 +216,19 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
              "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
              "th{background:#f3f3f3}img{max-width:100%}.note{color:#555;font-size:13px}")
-    body = [f"<h1>{html.escape(title)}</h1>", _html_table(tables[0])]
+    body = [f"<h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(p)}</p>" for p in paragraphs],
+            _html_table(tables[0])]
     body += [_img(p, alt) for p, alt in figures]
     body += [_html_table(t) for t in tables[1:]]
     body += ["<h2>Settings</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in settings) + "</ul>"]
     if notes:
         body += ["<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
+    # After load, the page records how many of its figures decoded (a browser test reads it from the DOM).
+    check = ("<script>window.addEventListener('load',function(){var i=Array.from(document.images);"
+             "document.body.dataset.figures=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length"
+             "+'/'+i.length;});</script>")
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            f"<style>{style}</style></head><body>{''.join(body)}{check}</body></html>")
     html_path = out / "report.html"
     atomic_write_bytes(html_path, page.encode())
     return {"markdown": md_path, "html": html_path, **({"tradeoff": plot} if plot else {})}

@@ -50,6 +50,7 @@ class EvalConfig(BaseModel):
     perspective_retries: int = 5
     iti: Path | None = None
     alphas: tuple[float, ...] = (4.0, 8.0, 12.0)
+    positions: str = "all"
     prompting: bool = False
     prefix: str | None = None  # meda | inst | any text
     toxigen: str = "toxigen"
@@ -101,7 +102,7 @@ def conditions(cfg: EvalConfig) -> list[Condition]:
     """The conditions to run, base first."""
     out = [Condition(method="base")]
     if cfg.iti is not None:
-        out += [Condition(method="iti", alpha=a) for a in cfg.alphas if a != 0]
+        out += [Condition(method="iti", alpha=a, positions=cfg.positions) for a in cfg.alphas if a != 0]
     if cfg.prompting:
         out.append(Condition(method="prompting", prefix=PREFIXES["prompting"]))
     if cfg.prefix:
@@ -161,6 +162,7 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
             toxicity[ps.name] = toxicity_figures(df, cfg.bootstrap, cfg.sampling.seed)
             groups[ps.name] = figures_by_group(df, cfg.bootstrap, cfg.sampling.seed)
         if cond.method in ("base", "iti"):
+            # capability is measured with every position shifted, as a baked (--export) model would run
             ctx = steer(lm, iti, cond.alpha) if cond.method == "iti" else nullcontext()
             with ctx:
                 ce = None

@@ -1,0 +1,57 @@
+"""`toxmix demo --profile quick`: killed mid-way, resumed, and its report rendered by a real headless browser."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import run_cli
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "the report check needs Debian's chromium: apt-get install -y chromium (.ci/run installs it)"
+    return path
+
+
+def test_quick_demo_resumes_after_a_kill_and_its_report_renders(tmp_path, capsys):
+    out = tmp_path / "demo"
+    toxmix = Path(sys.executable).with_name("toxmix")
+    proc = subprocess.Popen([str(toxmix), "demo", "--profile", "quick", "--out", str(out)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = out / "stages" / "03-stats.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert marker.exists(), "the demo did not reach its third stage"
+    os.killpg(proc.pid, signal.SIGKILL)  # the demo and the stage it is running, mid-way
+    proc.wait()
+    capsys.readouterr()
+    assert run_cli("demo", "--profile", "quick", "--out", out) == 0
+    said = capsys.readouterr().out
+    assert "[1/10] ingest: done earlier" in said and "[3/10] stats: done earlier" in said
+    assert "[10/10] report: done" in said
+    report = out / "report" / "report.html"
+    page = report.read_text()
+    n_figures = page.count("data:image/png;base64,")
+    # trade-off, probe comparison, two heatmaps, composition, training, score histograms, toy
+    assert n_figures >= 8, n_figures
+    for needle in ("Table 1", "demo-00-s0", "demo-10-s0", "ITI α=12", "prompting", "What CPU scale can and cannot",
+                   "manifests/paper", "piqa"):
+        assert needle in page, needle
+    assert re.search(r"\| 10% \| demo-10-s0 \| ITI α=4 \| \d", (out / "report" / "report.md").read_text())
+    # a real browser: every figure decodes, nothing on the console, a screenshot is drawn
+    browser = _chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--enable-logging=stderr",
+             "--v=0"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert f'data-figures="{n_figures}/{n_figures}"' in dom.stdout, dom.stdout[-300:]
+    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1400,3000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120, cwd=tmp_path)
+    assert shot.stat().st_size > 50_000
