@@ -14,7 +14,7 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import shared_path
 
 RTP_HUB = "allenai/real-toxicity-prompts"
-TOXIGEN_HUB = "skg/toxigen-data"
+TOXIGEN_HUB = "toxigen/toxigen-data"  # its "prompts" config: one split per prompt file
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,18 @@ def toxigen_prompts(spec: str = "toxigen", n: int | None = None, seed: int = 0) 
     return PromptSet("toxigen", str(root), subsample(prompts, n, seed))
 
 
-def _toxigen_hub(n: int | None, seed: int) -> PromptSet:
+def _hub(repo: str, offline: str, **kwargs):
+    """A hub dataset, or a one-line error naming the offline alternative."""
     from datasets import load_dataset
 
     try:
-        ds = load_dataset(TOXIGEN_HUB, name="prompts")
+        return load_dataset(repo, **kwargs)
     except Exception as e:  # noqa: BLE001 - the hub raises many types; the message is what matters
-        raise ToxmixError(f"cannot load {TOXIGEN_HUB} from the hub ({type(e).__name__}); offline, use toxigen "
-                          "(the shared prompt files)") from None
+        raise ToxmixError(f"cannot load {repo} from the hub ({type(e).__name__}); offline, use {offline}") from None
+
+
+def _toxigen_hub(n: int | None, seed: int) -> PromptSet:
+    ds = _hub(TOXIGEN_HUB, "toxigen (the shared prompt files)", name="prompts")
     prompts = []
     for split, rows in ds.items():
         kind = split.split("_")[0]
@@ -138,12 +142,7 @@ def rtp_prompts(spec: str = "rtp-sample", n: int | None = None, seed: int = 0) -
 
 
 def _rtp_hub(n: int | None, seed: int) -> PromptSet:
-    from datasets import load_dataset
-
-    try:
-        ds = load_dataset(RTP_HUB, split="train")
-    except Exception as e:  # noqa: BLE001
-        raise ToxmixError(f"cannot load {RTP_HUB} from the hub ({type(e).__name__}); offline, use rtp-sample") from None
+    ds = _hub(RTP_HUB, "rtp-sample", split="train")
     prompts = [Prompt(f"rtp-hub:{i}", row["prompt"]["text"], "challenging" if row.get("challenging") else "other",
                       "rtp") for i, row in enumerate(ds)]
     return PromptSet("rtp", f"hub:{RTP_HUB}", subsample(prompts, n, seed))

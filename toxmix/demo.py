@@ -135,7 +135,7 @@ def stages(out: Path, data: Path, p: Profile, hub: bool) -> list[Stage]:
                         f"probes/{m}/iti.safetensors", "--alpha", "4,8,12", "--prompting", "--toxigen",
                         str(p.toxigen), "--rtp", str(p.rtp), "--k", str(p.k), "--tasks", ",".join(p.tasks),
                         "--task-docs", str(p.task_docs), "--ce-docs", str(p.ce_docs), *toxigen,
-                        "--out", f"evals/{m}"] for m in models]),
+                        "--label", m, "--out", f"evals/{m}"] for m in models]),
         Stage("toy", [["toy", *p.toy, "--out", "toy"]]),
         Stage("report", [["report", *[f"evals/{m}" for m in models], "--probes", "probes/compare",
                           *[a for m in models for a in ("--probes", f"probes/{m}")],
