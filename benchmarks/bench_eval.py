@@ -5,8 +5,10 @@
    same protocol and batches (what toxmix's sampling loop replaces); alternating, medians and ranges of the
    tokens/s ratios. One thread (the eval default). Target >= 5x over one at a time.
 2. Multiple choice: `eval.capability.continuation_logprobs` (LM head on continuation positions only) on PIQA
-   requests against (a) a naive loop, one request at a time through `model(ids).logits` and a full log-softmax,
-   and (b) the same batches through full logits; alternating, medians and ranges. Target >= 3x over (a).
+   and ARC-Easy requests (40 items each) against (a) a naive loop, one request at a time through
+   `model(ids).logits` and a full log-softmax, and (b) the same batches through full logits; alternating, medians
+   and ranges. Target >= 3x over (a). The gain is bounded by the share of positions that are continuation
+   (reported): PIQA's long answers make it small.
 3. Scorers: texts/s of `eval.scoring.ToxicityScorer.score` on 2,000 RTP-length texts for fastText, a Hugging
    Face sequence classifier (random weights of DistilRoBERTa's shape: compute, not quality), and the Perspective
    client against a local server (client overhead only; the real API is bounded by its quota, 1 QPS by default).
@@ -33,6 +35,7 @@ from eval.generate import Condition, Sampling, generate
 from eval.prompts import rtp_prompts
 from eval.tasks import load_items
 from probe.model import load_model
+from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import shared_path
 
 
@@ -100,10 +103,10 @@ def bench_generate(lm, pairs: int) -> dict:
 
 
 @torch.inference_mode()
-def bench_mc(lm, pairs: int, n: int) -> dict:
+def bench_mc(lm, pairs: int, n: int, task: str) -> dict:
     tok = lm.tokenizer
     requests = [(tok(ctx, add_special_tokens=False)["input_ids"], tok(c, add_special_tokens=False)["input_ids"])
-                for ctxs, conts, _ in load_items("piqa", n) for ctx in ctxs for c in conts]
+                for ctxs, conts, _ in load_items(task, n) for ctx in ctxs for c in conts]
 
     def ours() -> float:
         start = time.perf_counter()
@@ -135,7 +138,9 @@ def bench_mc(lm, pairs: int, n: int) -> dict:
         t_ours.append(ours())
         t_naive.append(naive())
         t_full.append(full_batched())
-    return {"requests": len(requests), "ours_requests_per_s": round(len(requests) / statistics.median(t_ours), 1),
+    share = sum(len(c) for _, c in requests) / sum(len(x) + len(c) - 1 for x, c in requests)
+    return {"task": task, "requests": len(requests), "continuation_share_of_positions": round(share, 3),
+            "ours_requests_per_s": round(len(requests) / statistics.median(t_ours), 1),
             "vs_naive_loop": spread([b / o for b, o in zip(t_naive, t_ours, strict=True)]),
             "vs_batched_full_logits": spread([b / o for b, o in zip(t_full, t_ours, strict=True)])}
 
@@ -157,7 +162,11 @@ def bench_scorers(work: Path, fasttext_model: str | None) -> dict:
     except ImportError:
         out["detoxify"] = "not installed"
     for name, spec in specs.items():
-        scorer = build_toxicity_scorer(spec, label="toxic" if name.startswith("hf") else None)
+        try:
+            scorer = build_toxicity_scorer(spec, label="toxic" if name.startswith("hf") else None)
+        except ToxmixError as e:  # e.g. Detoxify installed but its weights not downloadable offline
+            out[name] = f"unavailable: {e}"
+            continue
         n = len(texts) if name == "fasttext" else 256
         scorer.score(texts[:32])
         start = time.perf_counter()
@@ -211,6 +220,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=None, help="model folders (default: two random ones)")
     parser.add_argument("--fasttext", default=None, help="a fastText toxicity model for the scorer figure")
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--tasks", default="piqa,arc_easy", help="multiple-choice tasks to time")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: generate, mc, scorers")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
     os.environ["TOXMIX_CACHE"] = str(work / "cache")
@@ -218,13 +229,16 @@ def main() -> None:
     for model in models:
         lm = load_model(model)
         torch.set_num_threads(1)
-        report("eval_generate_batched_vs_one_at_a_time", {"model": Path(model).name, "threads": 1,
-                                                          **bench_generate(lm, args.pairs)})
+        if "generate" not in args.skip:
+            report("eval_generate_batched_vs_one_at_a_time", {"model": Path(model).name, "threads": 1,
+                                                              **bench_generate(lm, args.pairs)})
         torch.set_num_threads(2)
-        report("eval_mc_continuation_logprobs", {"model": Path(model).name, "threads": 2,
-                                                 **bench_mc(lm, args.pairs, 40)})
+        for task in args.tasks.split(",") if "mc" not in args.skip else []:
+            report("eval_mc_continuation_logprobs", {"model": Path(model).name, "threads": 2,
+                                                     **bench_mc(lm, args.pairs, 40, task)})
     torch.set_num_threads(2)
-    report("eval_scorer_throughput", bench_scorers(work, args.fasttext))
+    if "scorers" not in args.skip:
+        report("eval_scorer_throughput", bench_scorers(work, args.fasttext))
 
 
 if __name__ == "__main__":

@@ -124,10 +124,14 @@ def test_task_items_match_olmo_formatting_and_scoring_matches_full_logits(tiny_m
     assert set(TASKS) >= {"hellaswag", "arc_easy", "arc_challenge", "sciq", "boolq", "openbookqa", "piqa"}
     lm = load_model(str(tiny_model))
     tok = lm.tokenizer
-    requests = [(tok(c)["input_ids"], tok(k)["input_ids"]) for c, k in [("The cat sat on", " the mat"),
-                                                                        ("Question: what is 2+2?\nAnswer:", " four")]]
-    fast = continuation_logprobs(lm, requests, batch_size=2)
-    for (ctx_ids, cont_ids), got in zip(requests, fast, strict=True):
+    pairs = [("The cat sat on", " the mat"), ("The cat sat on", " a"), ("The cat sat on", " the very soft red mat"),
+             ("Question: what is 2+2?\nAnswer:", " four"), ("Hi", " there, friend")]
+    requests = [(tok(c)["input_ids"], tok(k)["input_ids"]) for c, k in pairs]
+    # shared contexts run once, contexts of different lengths share a left-padded batch
+    flat = continuation_logprobs(lm, requests, batch_size=2, share=False)
+    shared = continuation_logprobs(lm, requests, batch_size=2, share=True)
+    assert shared == pytest.approx(flat, abs=1e-4)
+    for (ctx_ids, cont_ids), got in zip(requests, flat, strict=True):
         ids = torch.tensor([ctx_ids + cont_ids])
         with torch.no_grad():
             logp = torch.log_softmax(lm.model(ids).logits[0].double(), -1)

@@ -191,10 +191,12 @@ def test_two_processes_through_torchrun_match_one(tmp_path, mixture):
     assert (runs[1].checkpoints / "step5" / "model_and_optim").is_dir()
 
 
-def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_path, mixture, monkeypatch):
+def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_path, mixture, monkeypatch, capfd):
     """Spawned interpreters run in safe-path mode: the user's train.py is never imported as toxmix's `train`."""
     (tmp_path / "train.py").write_text("raise SystemExit('the working directory train.py was imported')\n")
     monkeypatch.chdir(tmp_path)
     assert run_cli("train", mixture, "--preset", "tiny", "--steps", "2", "--checkpoint-interval", "2",
                    "--out", tmp_path / "run") == 0
     assert [r.step for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+    said = capfd.readouterr()
+    assert "OMP_NUM_THREADS" not in said.out + said.err  # OLMo-core's "already set to '8'" on a 2-core machine

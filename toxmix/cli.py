@@ -18,7 +18,9 @@ app = typer.Typer(
         "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
         "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`; `eval` its toxicity and capability and `report` the study's table. "
         "`toy` runs the study's toy experiment.\n\n"
-        "Example: toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus\n\n"
+        "`demo` runs all of it in miniature.\n\n"
+        "Examples: toxmix demo --profile quick --out runs/demo; "
+        "toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus\n\n"
         "Shared data is read from $TOXMIX_SHARED (default ../shared). Every command has --help with an example."
     ),
     no_args_is_help=True,

@@ -40,6 +40,10 @@ def main(run_dir: str) -> None:
     backend = "cpu:gloo,cuda:nccl" if run.device == "cuda" else "gloo"
     if run.device == "cpu":
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    # OLMo-core announces that it would set OMP_NUM_THREADS to 8 but keeps ours (the cores, or a share of them):
+    # on a 2-core machine that line reads as if 8 threads were used
+    logging.getLogger("olmo_core.utils").addFilter(
+        lambda record: "OMP_NUM_THREADS" not in record.getMessage())
     prepare_training_environment(seed=run.seed, backend=backend if distributed else None)
     # single-process CPU runs save checkpoints without a process group, on purpose
     warnings.filterwarnings("ignore", message="torch.distributed is disabled")
