@@ -10,7 +10,8 @@ from rich.table import Table
 
 from classifiers.spec import SPEC_HELP
 from mixer.corpus.executors import EXECUTORS, ExecutorConfig
-from toxmix.core.console import out, print_table
+from mixer.corpus.store import CorpusLayout
+from toxmix.core.console import err, out, print_table
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import DEFAULT_TOKENIZER
 
@@ -113,6 +114,8 @@ def sql(
         raise ToxmixError("--format parquet needs --output FILE")
     confine_query(query)
     con = open_catalog(str(corpus), memory_limit, spill_limit)
+    for line in CorpusLayout.at(corpus).incomplete_scorers():
+        err.print(f"warning: {line}", highlight=False, soft_wrap=True)
     with bounded(con, timeout):
         rel = con.sql(query)
         if format == "table" and output is None:
@@ -154,6 +157,8 @@ def stats(
     from mixer.corpus.stats import corpus_stats, plot_histograms
 
     result = corpus_stats(str(corpus), score)
+    for line in CorpusLayout.at(corpus).incomplete_scorers():
+        err.print(f"warning: {line}", highlight=False, soft_wrap=True)
     print_table("per source", *result.per_source, out)
     if result.per_bucket:
         print_table(f"per bucket of {result.score_column}", *result.per_bucket, out)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import write_manifest
+from conftest import run_cli, write_manifest
 
 from mixer.manifest.lockfile import LOCK_VERSION, read_lock
 from mixer.manifest.resolve import resolve
@@ -65,3 +65,13 @@ def test_run_record_round_trip_and_refusals(tmp_path):
     _rewrite(tmp_path / "run.json", tmp_path / "run.json", lambda d: d.pop("version"))
     with pytest.raises(ToxmixError, match="run record of version 1 \\(unversioned\\)"):
         RunRecord.load(tmp_path)
+
+
+def test_every_command_help_has_an_example(capsys):
+    commands = ["ingest", "tag", "sql", "stats", "export", "toy", "train", "probe", "eval", "report", "demo",
+                "manifest validate", "manifest resolve", "manifest materialize", "manifest sweep", "iti fit",
+                "iti apply", "classifiers train-fasttext", "classifiers evaluate"]
+    for command in commands:
+        capsys.readouterr()
+        assert run_cli(*command.split(), "--help") == 0, command
+        assert "Example" in capsys.readouterr().out, command

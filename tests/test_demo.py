@@ -35,6 +35,8 @@ def test_quick_demo_resumes_after_a_kill_and_its_report_renders(tmp_path, capsys
     said = capsys.readouterr().out
     assert "[1/10] ingest: done earlier" in said and "[3/10] stats: done earlier" in said
     assert "[10/10] report: done" in said
+    assert run_cli("demo", "--profile", "full", "--out", out) == 2  # another profile never reuses these stages
+    assert "holds a demo of profile quick" in capsys.readouterr().err
     report = out / "report" / "report.html"
     page = report.read_text()
     n_figures = page.count("data:image/png;base64,")

@@ -94,3 +94,26 @@ def test_multiple_sources_and_kept_fields_become_attributes(tmp_path, shared):
     assert got["davidson"] + rejected.get("davidson", 0) == 24783
     hate = run_query(str(corpus), "SELECT count(*) FROM docs WHERE fields.label = 'hate'").fetchall()[0][0]
     assert hate > 1000
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + _jsonl_bytes(RECORDS[:2]))
+    _, rows = _ingest_and_read(tmp_path, tmp_path / "bom.jsonl")
+    assert [r["id"] for r in rows] == ["d0", "d1"]  # the first line was malformed_json before
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,text\nc0,first row\nc1,second row\n")
+    corpus = tmp_path / "csv-corpus"
+    assert run_cli("ingest", "csv", tmp_path / "bom.csv", "--corpus", corpus) == 0
+    rows = run_query(str(corpus), "SELECT id, text FROM documents ORDER BY id").fetchall()
+    assert rows == [("c0", "first row"), ("c1", "second row")]
+
+
+def test_files_of_no_known_format_in_a_folder_are_listed_as_skipped(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jsonl").write_bytes(_jsonl_bytes(RECORDS[:2]))
+    (folder / "data.txt").write_bytes(_jsonl_bytes(RECORDS[2:]))  # valid JSONL under a name ingest cannot read
+    (folder / "data.xml").write_text("<doc/>")
+    capsys.readouterr()
+    _ingest_and_read(tmp_path, folder)
+    said = capsys.readouterr().out
+    assert "skipped 2 file(s) of no known format" in said and "data.txt" in said and "data.xml" in said

@@ -168,10 +168,12 @@ def test_sweep_materialize_shares_locks_and_workers(tmp_path, demo_corpus, share
     mix = run_query(str(demo_corpus), "SELECT mixture, component, tokens FROM mixtures WHERE mixture = 'demo-10' "
                     "ORDER BY component").fetchall()
     assert [m[1] for m in mix] == ["clean", "toxic"]
-    hist = run_query(str(demo_corpus), "SELECT floor(d.fasttext_toxicity.toxic * 10) / 10 AS bucket, count(*) "
+    # the README's query: scores are FLOAT, so it computes in DOUBLE to print 0.1, not 0.10000000149011612
+    hist = run_query(str(demo_corpus), "SELECT floor(d.fasttext_toxicity.toxic::DOUBLE * 10) / 10 AS bucket, count(*) "
                      "FROM mixture_documents m JOIN docs d USING (source, id) WHERE m.mixture = 'demo-10' "
                      "GROUP BY ALL ORDER BY 1").fetchall()
     assert sum(n for _, n in hist) == read_lock(load_manifest(paths[2]).lock_path).selection.docs
+    assert all(repr(b) == f"{b:.1f}" for b, _ in hist), hist
 
 
 def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):

@@ -133,3 +133,22 @@ def test_runaway_and_failing_queries_are_one_line(corpus, capsys, sql, options, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert time.monotonic() - start < 30
+
+
+def test_sql_and_stats_warn_when_a_scorer_table_is_partial(demo_corpus, tmp_path, capsys):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(demo_corpus, corpus, ignore=shutil.ignore_patterns("catalog.duckdb", "mixtures", "tokens"))
+    query = "SELECT count(*) FROM docs"
+    capsys.readouterr()
+    assert run_cli("sql", query, "--corpus", corpus) == 0
+    assert "warning" not in capsys.readouterr().err  # a finished tag is quiet
+    meta = corpus / "meta" / "scorers" / "fasttext_toxicity.json"
+    record = json.loads(meta.read_text())
+    del record["davidson"]  # as if tag were killed before it finished davidson
+    meta.write_text(json.dumps(record))
+    for args in (["sql", query], ["stats"]):
+        assert run_cli(*args, "--corpus", corpus) == 0
+        said = capsys.readouterr().err
+        assert "scorer fasttext_toxicity has not finished source davidson" in said, args

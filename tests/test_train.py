@@ -200,3 +200,11 @@ def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_pat
     assert [r.step for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
     said = capfd.readouterr()
     assert "OMP_NUM_THREADS" not in said.out + said.err  # OLMo-core's "already set to '8'" on a 2-core machine
+    # the registry is keyed by run folder: the same run name in another folder is another row
+    from train.record import RunRecord
+    from train.registry import list_runs, record_run
+
+    run = RunRecord.load(tmp_path / "run")
+    record_run(tmp_path, run.model_copy(update={"run_dir": str(tmp_path / "run-again")}), "done")
+    _, rows = list_runs(tmp_path)
+    assert [r[0] for r in rows] == [run.name, run.name] and len({r[-2] for r in rows}) == 2

@@ -50,9 +50,9 @@ PROFILES = {
     "quick": Profile("quick", (0.0, 0.10, 0.25), (0.0, 0.10), (0,), 400_000, 24, 2, 20, 20, 3,
                      ("piqa", "arc_easy"), 40, 40,
                      ("--shares", "0.01,0.33", "--n-seeds", "2", "--steps", "300", "--batch", "32"), 10),
-    "full": Profile("full", (0.0, 0.05, 0.10, 0.15, 0.20, 0.25), (0.0, 0.10, 0.25), (0, 1), 900_000, 300, 4, 200,
-                    200, 10, ("piqa", "arc_easy", "hellaswag", "sciq"), 200, 200,
-                    ("--shares", "0.01,0.05,0.1,0.2,0.33", "--n-seeds", "4", "--steps", "2000"), 60),
+    "full": Profile("full", (0.0, 0.05, 0.10, 0.15, 0.20, 0.25), (0.0, 0.10), (0, 1), 900_000, 300, 4, 100,
+                    100, 5, ("piqa", "arc_easy", "hellaswag", "sciq"), 100, 200,
+                    ("--shares", "0.01,0.05,0.1,0.2,0.33", "--n-seeds", "4", "--steps", "1000"), 60),
 }
 
 
@@ -62,6 +62,7 @@ class Stage:
 
     name: str
     commands: list[list[str]]
+    before: Callable[[], None] | None = None
     after: Callable[[], None] | None = None
     logs: list[Path] = field(default_factory=list)
 
@@ -77,7 +78,7 @@ def _toxmix() -> list[str]:
                                                    "raise SystemExit(main())"]
 
 
-def _template(out: Path, p: Profile) -> Path:
+def _template(out: Path, p: Profile) -> None:
     path = out / "manifests" / "template.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"name": "demo", "corpus": "../corpus", "tokenizer": "allenai/gpt-neox-olmo-dolma-v1_5",
@@ -87,7 +88,6 @@ def _template(out: Path, p: Profile) -> Path:
            "output": {"shard_tokens": 400_000}}
     header = "# The study's sweep at CPU scale, written by 'toxmix demo'\n"
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
-    return path
 
 
 def stages(out: Path, data: Path, p: Profile, hub: bool) -> list[Stage]:
@@ -117,10 +117,10 @@ def stages(out: Path, data: Path, p: Profile, hub: bool) -> list[Stage]:
                         ["sql", "-c", "corpus", "SELECT source, count(*) AS docs, sum(n_tokens) AS tokens, "
                          "round(avg(fasttext_toxicity.toxic), 3) AS mean_toxic FROM docs GROUP BY source "
                          "ORDER BY source"]]),
-        Stage("mixtures", [["manifest", "sweep", str(_template(out, p).relative_to(out)), "--ratios",
+        Stage("mixtures", [["manifest", "sweep", "manifests/template.yaml", "--ratios",
                             ",".join(f"{s:g}" for s in p.sweep), "--out", "manifests"],
                            *[["manifest", "materialize", f"manifests/{_share_name(s)}.yaml"] for s in p.train]],
-              after=lambda: composition_figure(out, p)),
+              before=lambda: _template(out, p), after=lambda: composition_figure(out, p)),
         Stage("train", [c for name, seed in trained for c in (
             ["train", f"manifests/{name}.yaml", "--preset", "tiny", "--steps", str(p.steps), "--seed", str(seed),
              "--out", f"runs/{name}-s{seed}"],
@@ -239,13 +239,19 @@ def run_demo(out: Path, data_dir: Path | None = None, hub: bool = False, profile
             plan = stages(out, data, p, hub)  # score histograms exist now: list them
             stage = plan[i - 1]
         if marker.is_file():
-            seconds[stage.name] = json.loads(marker.read_text())["seconds"]
+            done = json.loads(marker.read_text())
+            if done.get("profile") != p.name or done.get("data") != str(data):
+                raise ToxmixError(f"{out} holds a demo of profile {done.get('profile')} on {done.get('data')}; "
+                                  "resume it with the same --profile and data, or give another --out")
+            seconds[stage.name] = done["seconds"]
             console.print(f"[{i}/{len(plan)}] {stage.name}: done earlier ({seconds[stage.name]:.0f} s), skipped")
             continue
         console.print(f"[{i}/{len(plan)}] {stage.name} ...")
         start = time.monotonic()
         log = out / "logs" / f"{i:02d}-{stage.name}.log"
         log.parent.mkdir(exist_ok=True)
+        if stage.before:
+            stage.before()
         with log.open("w") as fh:
             for cmd in stage.commands:
                 fh.write(f"$ toxmix {shlex.join(cmd)}\n")
@@ -258,6 +264,7 @@ def run_demo(out: Path, data_dir: Path | None = None, hub: bool = False, profile
         if stage.after:
             stage.after()
         seconds[stage.name] = time.monotonic() - start
-        write_json(marker, {"stage": stage.name, "commands": stage.commands, "seconds": round(seconds[stage.name], 1)})
+        write_json(marker, {"stage": stage.name, "profile": p.name, "data": str(data), "commands": stage.commands,
+                            "seconds": round(seconds[stage.name], 1)})
         console.print(f"[{i}/{len(plan)}] {stage.name}: done in {seconds[stage.name]:.0f} s")
     return out / "report" / "report.html"

@@ -10,12 +10,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mixer.corpus.records import Reason
-from mixer.corpus.store import CorpusLayout
+from mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 from mixer.corpus.tables import REJECT_SCHEMA
 from mixer.corpus.writers.parquet_shard import ParquetShard, write_table
 from mixer.corpus.writers.staging import staged_names
-
-FIELDS_SCORER = "fields"
 
 
 def duplicate_rows(staged: list[Path]) -> dict[str, set[int]]:

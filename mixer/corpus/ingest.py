@@ -58,22 +58,23 @@ class IngestSummary:
         return sum(self.rejected.values())
 
 
-def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str]]:
-    """The format and the sorted list of input files (or the one dataset, for hf)."""
+def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str], list[str]]:
+    """The format, the sorted list of input files (or the one dataset, for hf), and the files inside input folders
+    that were skipped for having no known format."""
     if fmt is not None and fmt not in FORMATS:
         raise ToxmixError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if fmt == "hf":
         if len(paths) != 1:
             raise ToxmixError("--format hf takes exactly one dataset (a hub id or a local directory)")
         local = Path(paths[0])
-        return fmt, [str(local.resolve()) if local.exists() else paths[0]]
+        return fmt, [str(local.resolve()) if local.exists() else paths[0]], []
     files: list[Path] = []
+    skipped: list[Path] = []
     for p in paths:
         path = Path(p).expanduser()
         if path.is_dir():
             found = sorted(f for f in path.rglob("*") if f.is_file() and (fmt or guess_format(f)))
-            if fmt is None:
-                found = [f for f in found if guess_format(f)]
+            skipped += sorted(f for f in path.rglob("*") if f.is_file() and not fmt and not guess_format(f))
             if not found:
                 raise ToxmixError(f"no input files of a known format under {path}")
             files.extend(found)
@@ -88,7 +89,7 @@ def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str]]:
     if len(formats) > 1:
         raise ToxmixError(f"inputs mix formats {sorted(formats)}; ingest each format separately or pass --format")
     resolved = sorted({str(f.resolve()) for f in files})
-    return formats.pop(), resolved
+    return formats.pop(), resolved, [str(f) for f in skipped]
 
 
 def _fingerprint(files: list[str]) -> list[list]:
@@ -143,7 +144,10 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
     """Ingest the inputs as one source; re-running after a crash finishes only what is missing."""
     check_name("source", cfg.source)
     layout = CorpusLayout.at(cfg.corpus)
-    fmt, inputs = expand_inputs(cfg.paths, cfg.format)
+    fmt, inputs, skipped = expand_inputs(cfg.paths, cfg.format)
+    skip_note = (f"skipped {len(skipped)} file(s) of no known format in the input folders: "
+                 f"{', '.join(Path(s).name for s in skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
+                 "(name them with --format to read them)") if skipped else None
     tok = tokenizer_info(cfg.tokenizer)
     run = {"version": VERSION, "config": asdict(cfg) | {"paths": inputs, "format": fmt, "corpus": None},
            "inputs": _fingerprint(inputs) if fmt != "hf" else inputs, "tokenizer": asdict(tok)}
@@ -163,6 +167,7 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
         summary = summarize(layout, cfg.source)
         summary.resumed = True
         summary.notes.append("already ingested with these inputs and options; nothing to do")
+        summary.notes += [skip_note] if skip_note else []
         return summary
     if overwrite and previous is None:
         _clear_source(layout, cfg.source)
@@ -199,4 +204,5 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
         "rejected": summary.rejected,
     })
     shutil.rmtree(layout.staging(cfg.source), ignore_errors=True)
+    summary.notes += [skip_note] if skip_note else []
     return summary

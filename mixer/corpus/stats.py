@@ -6,8 +6,7 @@ from pathlib import Path
 import duckdb
 
 from mixer.corpus.catalog import attribute_labels, open_catalog
-from mixer.corpus.finalize import FIELDS_SCORER
-from mixer.corpus.store import CorpusLayout
+from mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 from toxmix.core.errors import ToxmixError
 
 BUCKETS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)

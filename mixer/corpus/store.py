@@ -11,6 +11,8 @@ from toxmix.core.files import safe_join
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
+FIELDS_SCORER = "fields"  # the attribute table of kept fields, written by ingest (no scorer behind it)
+
 def check_name(kind: str, name: str) -> str:
     """Refuse source and scorer names that are not plain identifiers (they become paths and SQL names)."""
     if not NAME_RE.match(name):
@@ -91,6 +93,23 @@ class CorpusLayout:
         if not self.attributes_root.is_dir():
             return []
         return sorted(p.name for p in self.attributes_root.iterdir() if p.is_dir() and any(p.glob("*/*.parquet")))
+
+    def incomplete_scorers(self) -> list[str]:
+        """One line per attribute table that covers a source only in part (a `tag` that stopped before it
+        finished): its scores are partial until `tag` runs again."""
+        lines = []
+        for scorer in self.scorers():
+            if scorer == FIELDS_SCORER:
+                continue
+            meta = self.scorer_meta(scorer)
+            finished = json.loads(meta.read_text()) if meta.is_file() else {}
+            for source in self.sources():
+                scored = len(list(self.attributes(scorer, source).glob("*.parquet")))
+                shards = len(self.shards(source))
+                if scored and (source not in finished or scored < shards):
+                    lines.append(f"scorer {scorer} has not finished source {source} ({scored} of {shards} shards "
+                                 f"written): its scores are partial; run 'toxmix tag' again to finish it")
+        return lines
 
     def shards(self, source: str) -> list[Path]:
         """The document shards of a source, in name order."""

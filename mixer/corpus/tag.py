@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from classifiers.spec import ScorerSpec, build_scorer
 from classifiers.step import ScoreDocuments
 from mixer.corpus.executors import ExecutorConfig
-from mixer.corpus.finalize import FIELDS_SCORER
 from mixer.corpus.readers.shards import StoreShardReader
-from mixer.corpus.store import CorpusLayout, check_name
+from mixer.corpus.store import FIELDS_SCORER, CorpusLayout, check_name
 from mixer.corpus.writers.attributes import WriteAttributes
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json

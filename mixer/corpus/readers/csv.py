@@ -18,7 +18,8 @@ class StoreCsvReader(KeepEveryRecord, CsvReader):
 
     def read_file(self, filepath: str):
         with self.data_folder.open(filepath, "rb", compression=self.compression) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+            # utf-8-sig: a byte-order mark would otherwise become part of the first column's name
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
             for di, row in enumerate(csv.DictReader(text)):
                 with self.track_time():
                     doc = self.get_document_from_dict(row, filepath, di)

@@ -26,6 +26,8 @@ class StoreJsonlReader(KeepEveryRecord, JsonlReader):
     def read_file(self, filepath: str):
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             for li, line in enumerate(iter_lines(f)):
+                if li == 0:
+                    line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not part of the record
                 with self.track_time():
                     doc = self._parse_line(line, filepath, li)
                 if doc is not None:
