@@ -12,6 +12,7 @@ import torch
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_digest
 from toxmix.core.records import Frozen
+from toxmix.core.tokenizer import hub_reachable
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
@@ -71,9 +72,11 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
     elif path.exists() and not (path / "config.json").is_file():
         raise ToxmixError(f"{spec} is not a transformers model folder (no config.json); export a run with "
                           "'toxmix export RUN --hf OUT' or give a hub id")
+    if not path.exists() and not hub_reachable():
+        kwargs["local_files_only"] = True  # offline: the hub cache answers at once instead of ~25 s of retries
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        tok_kwargs = {"gguf_file": kwargs["gguf_file"]} if "gguf_file" in kwargs else {}
+        tok_kwargs = {k: kwargs[k] for k in ("gguf_file", "local_files_only") if k in kwargs}
         tokenizer = AutoTokenizer.from_pretrained(source, **tok_kwargs)
     except OSError as e:
         raise ToxmixError(f"cannot load model {spec!r}: {str(e).splitlines()[0]}") from None

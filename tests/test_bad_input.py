@@ -78,3 +78,14 @@ def test_wrong_flags_and_paths_exit_2(tmp_path, capsys):
     assert run_cli("sql", "SELECT 1", "--corpus", tmp_path / "nothing") == 2
     assert "no corpus at" in capsys.readouterr().err
     assert run_cli("tag", "--corpus", tmp_path / "nothing", "--scorer", "bogus:x") == 2
+
+
+def test_an_unknown_tokenizer_fails_fast_offline(tmp_path, capsys):
+    import time
+
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "1", "text": "hello"}) + "\n")
+    start = time.monotonic()
+    code = run_cli("ingest", "s", tmp_path / "d.jsonl", "--corpus", tmp_path / "c", "--tokenizer",
+                   "toxmix-test/no-such-tokenizer")
+    assert code == 2 and time.monotonic() - start < 10  # the hub clients' retries took ~25 s here
+    assert "cannot load tokenizer 'toxmix-test/no-such-tokenizer'" in capsys.readouterr().err

@@ -142,3 +142,9 @@ def test_bad_input_is_one_line(tiny_model, probe_run, tmp_path, capsys):
     assert run_cli("iti", "apply", other, tmp_path / "i.safetensors") == 2
     assert "fit ITI on this model's probe run" in capsys.readouterr().err
     assert ProbeData(["a"], [1], ["g"], "s").digest != ProbeData(["a"], [0], ["g"], "s").digest
+    # a hub id that is nowhere: one line, at once (the hub clients alone retry for ~25 s offline)
+    import time
+
+    start = time.monotonic()
+    assert run_cli("probe", "toxmix-test/no-such-model", "--out", tmp_path / "y") == 2
+    assert time.monotonic() - start < 15 and "cannot load model 'toxmix-test/no-such-model'" in capsys.readouterr().err

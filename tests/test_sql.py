@@ -27,7 +27,9 @@ REFUSED = [
     ("SELECT read_text('/etc/passwd')", "read_text"),
     ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY is refused"),
     ("INSTALL httpfs", "refused"),
-    ("LOAD httpfs", "refused"),
+    ("LOAD httpfs", "LOAD is refused"),
+    ("CHECKPOINT", "CHECKPOINT is refused"),
+    ("VACUUM", "VACUUM is refused"),
     ("ATTACH '/tmp/x.db' AS x", "refused"),
     ("SET enable_external_access = true", "refused"),
     ("CREATE TABLE t AS SELECT 1", "refused"),
@@ -152,3 +154,11 @@ def test_sql_and_stats_warn_when_a_scorer_table_is_partial(demo_corpus, tmp_path
         assert run_cli(*args, "--corpus", corpus) == 0
         said = capsys.readouterr().err
         assert "scorer fasttext_toxicity has not finished source davidson" in said, args
+
+
+def test_refusals_name_the_statement_and_print_nothing_else(corpus, capsys):
+    for sql, word in (("CHECKPOINT", "CHECKPOINT"), ("LOAD httpfs", "LOAD")):
+        capsys.readouterr()
+        assert run_cli("sql", sql, "--corpus", corpus) == 2
+        err = capsys.readouterr().err
+        assert f"{word} is refused" in err and "unsupported syntax" not in err and len(err.strip().splitlines()) == 1

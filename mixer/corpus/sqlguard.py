@@ -1,5 +1,6 @@
 """Confinement for user SQL: one read-only query, over the catalog's views, touching no files."""
 
+import logging
 import re
 
 import sqlglot
@@ -31,6 +32,8 @@ def check_functions(tree: exp.Expression, what: str) -> None:
 def confine_query(sql: str) -> str:
     """Return sql unchanged if it is one read-only query over named tables; else raise a clear error."""
     try:
+        # sqlglot warns on stderr for statements it only knows as commands (LOAD, VACUUM); the refusal says it all
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as e:
         first = str(e).splitlines()[0]
@@ -39,7 +42,7 @@ def confine_query(sql: str) -> str:
         raise ToxmixError(f"toxmix sql runs exactly one statement, got {len(statements)}")
     tree = statements[0]
     if not isinstance(tree, _READ_ONLY):
-        kind = tree.key.upper()
+        kind = sql.split()[0].upper()  # the statement's own word: CHECKPOINT parses as a bare column
         raise ToxmixError(f"{kind} is refused: the catalog is read-only; write a SELECT query "
                           "(use --output FILE to save results)")
     for node in tree.walk():

@@ -1,9 +1,12 @@
 """Loading a tokenizer by hub id or local path, and naming it by content hash."""
 
 import hashlib
+import os
+import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 from tokenizers import Tokenizer
 
@@ -44,6 +47,16 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Tokenizer:
     local = _resolve_file(spec)
     if local is not None:
         return Tokenizer.from_file(str(local))
+    if not hub_reachable():
+        # the hub clients retry for ~25 s before failing; offline, only their cache can answer
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Tokenizer.from_file(hf_hub_download(spec, "tokenizer.json", local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached, or not a repo id at all
+            raise ToxmixError(f"cannot load tokenizer {spec!r}: not a local tokenizer.json, not in the hub cache, "
+                              "and the hub is unreachable; pass a path to tokenizer.json or set TOXMIX_SHARED"
+                              ) from None
     try:
         return Tokenizer.from_pretrained(spec)
     except Exception as e:  # noqa: BLE001 - the hub raises many types; the message is what matters
@@ -51,6 +64,18 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Tokenizer:
             f"cannot load tokenizer {spec!r}: not a local tokenizer.json and the hub failed ({e.__class__.__name__}); "
             "pass a path to tokenizer.json or set TOXMIX_SHARED"
         ) from None
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub's host resolves (and HF_HUB_OFFLINE is not set)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def eos_token_id(tok: Tokenizer) -> int:
