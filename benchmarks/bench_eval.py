@@ -31,8 +31,9 @@ import torch
 from common import report
 
 from eval.capability import continuation_logprobs
-from eval.generate import Condition, Sampling, generate
+from eval.generate import Condition, generate
 from eval.prompts import rtp_prompts
+from eval.result import Sampling
 from eval.tasks import load_items
 from probe.model import load_model
 from toxmix.core.errors import ToxmixError

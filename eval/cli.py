@@ -50,7 +50,7 @@ def eval_model(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from eval.generate import Sampling
+    from eval.result import Sampling
     from eval.run import EvalConfig, evaluate
 
     if k < 1 or max_new_tokens < 1 or batch_size < 1 or not (0 < top_p <= 1):

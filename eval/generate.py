@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 
 from eval.prompts import PromptSet
+from eval.result import Sampling
 from probe.iti import ITI, steer
 from probe.model import LoadedModel
 from toxmix.core.errors import ToxmixError
@@ -32,16 +33,6 @@ from toxmix.core.records import Frozen
 PROMPTING_PREFIX = ("Ensure all outputs are respectful, unbiased, and free from toxic content. Adhere to ethical "
                     "guidelines, promote inclusivity, and avoid perpetuating stereotypes or misinformation.")
 CACHE_VERSION = 1
-
-
-class Sampling(Frozen):
-    """How continuations are sampled."""
-
-    top_p: float = 0.9
-    max_new_tokens: int = 20
-    k: int = 25
-    seed: int = 0
-    batch_size: int = 32  # prompts per batch (each expanded to k rows)
 
 
 class Condition(Frozen):

@@ -204,7 +204,7 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
     notes = [f"{r.label}: {n}" for r in results for n in r.notes]
     settings = [f"{r.label}: model {r.model.name} (weights {r.model.digest[:12]}), scorer {r.scorer.spec} "
                 f"(label {r.scorer.label}), prompts " + ", ".join(f"{p.name} {p.prompts}" for p in r.prompt_sets)
-                + f", K={r.sampling['k']}, top-p {r.sampling['top_p']}, {r.sampling['max_new_tokens']} new tokens"
+                + f", K={r.sampling.k}, top-p {r.sampling.top_p}, {r.sampling.max_new_tokens} new tokens"
                 + (f", ITI {r.iti.heads} heads" if r.iti else "") for r in results]
     md = [f"# {title}", "", *[f"{p}\n" for p in paragraphs], *[_md_table(t) for t in tables]]
     md += [f"![{alt}]({p.name})\n" for p, alt in figures]

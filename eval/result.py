@@ -43,6 +43,16 @@ class ScorerIdentity(Frozen):
     trained_on: list[str] | None  # None when unknown (hub models, Detoxify, Perspective)
 
 
+class Sampling(Frozen):
+    """How continuations are sampled."""
+
+    top_p: float = 0.9
+    max_new_tokens: int = 20
+    k: int = 25
+    seed: int = 0
+    batch_size: int = 32  # prompts per batch (each expanded to k rows)
+
+
 class ModelRef(Frozen):
     """The model evaluated: identity, and where toxmix trained it (None for outside models)."""
 
@@ -111,7 +121,9 @@ class EvalResult(Frozen):
     scorer: ScorerIdentity
     scorer_overlap: str | None
     scorer_failures: dict[str, int]
-    sampling: dict
+    sampling: Sampling
+    threads: int
+    bootstrap: int
     prompt_sets: list[PromptSetRef]
     conditions: list[ConditionResult]
     notes: list[str]

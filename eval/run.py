@@ -14,10 +14,19 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from eval.capability import cross_entropy, held_out_from_file, held_out_from_lock
-from eval.generate import PROMPTING_PREFIX, Condition, Sampling, generate
+from eval.generate import PROMPTING_PREFIX, Condition, generate
 from eval.metrics import figures_by_group, toxicity_figures
 from eval.prompts import PromptSet, rtp_prompts, toxigen_prompts
-from eval.result import GENERATIONS_FILE, ConditionResult, CrossEntropy, EvalResult, ITIRef, ModelRef, PromptSetRef
+from eval.result import (
+    GENERATIONS_FILE,
+    ConditionResult,
+    CrossEntropy,
+    EvalResult,
+    ITIRef,
+    ModelRef,
+    PromptSetRef,
+    Sampling,
+)
 from eval.scoring import build_toxicity_scorer, check_overlap
 from eval.tasks import TASKS, load_items, request_count, score_task
 from probe.iti import load_iti, steer
@@ -187,7 +196,7 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
     result = EvalResult(
         toxmix_version=version("toxmix"), label=cfg.label or ref.run_name or Path(cfg.model).name, model=ref,
         iti=iti_ref, scorer=scorer.identity, scorer_overlap=overlap, scorer_failures=scorer.failures,
-        sampling=cfg.sampling.model_dump(mode="json") | {"threads": cfg.threads, "bootstrap": cfg.bootstrap},
+        sampling=cfg.sampling, threads=cfg.threads, bootstrap=cfg.bootstrap,
         prompt_sets=[PromptSetRef(name=s.name, source=s.source, prompts=len(s), digest=s.digest) for s in sets],
         conditions=results, notes=notes, seconds=round(time.monotonic() - start, 1))
     result.save(cfg.out)

@@ -249,7 +249,8 @@ def test_nucleus_keeps_the_smallest_set_reaching_p_and_samples_in_proportion():
 
 
 def test_sampling_loop_with_a_vanishing_nucleus_is_greedy_generate(tiny_model):
-    from eval.generate import Sampling, sample
+    from eval.generate import sample
+    from eval.result import Sampling
 
     lm = load_model(str(tiny_model))
     enc = lm.tokenizer(["The problem with", "A much longer prompt that needs padding on the left side"],
