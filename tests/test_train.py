@@ -84,7 +84,7 @@ def test_loss_is_next_token_cross_entropy(tmp_path, mixture):
     assert reported[21] < reported[1] - 1.0  # and the loss fell
 
 
-def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture):
+def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture, capfd):
     full = plan_run(mixture, "tiny", seed=2, steps=24, checkpoint_interval=8, out=str(tmp_path / "full"),
                     progress=False)
     full.save()
@@ -102,7 +102,9 @@ def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed.checkpoints / "step24").exists()
+    capfd.readouterr()
     assert launch(killed) == 0
+    assert "resumed from the step 16 checkpoint" in capfd.readouterr().out
     a, b = _metrics(full), _metrics(killed)
     assert [r.step for r in b] == list(range(1, 25))
     np.testing.assert_allclose([r.loss for r in b], [r.loss for r in a], rtol=0, atol=1e-5)
@@ -200,6 +202,7 @@ def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_pat
     assert [r.step for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
     said = capfd.readouterr()
     assert "OMP_NUM_THREADS" not in said.out + said.err  # OLMo-core's "already set to '8'" on a 2-core machine
+    assert "step 2/2: loss" in said.out  # not a terminal: plain progress lines instead of a bar
     # the registry is keyed by run folder: the same run name in another folder is another row
     from train.record import RunRecord
     from train.registry import list_runs, record_run

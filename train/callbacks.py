@@ -1,8 +1,9 @@
 """Trainer callbacks: metrics to JSONL (rewound on resume), and a progress bar."""
 
 import json
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from olmo_core.distributed.utils import get_rank
@@ -43,10 +44,13 @@ class ProgressCallback(Callback):
     _progress: object = None
     _task: object = None
     _loss: float | None = None
+    _start: float = field(default_factory=time.monotonic)
 
     def pre_train(self):
         if not self.enabled:
             return
+        if not sys.stdout.isatty():
+            return  # a log file or a pipe gets plain lines (post_step) instead of a bar it cannot redraw
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
@@ -59,9 +63,14 @@ class ProgressCallback(Callback):
             self._loss = float(metrics["train/CE loss"])
 
     def post_step(self):
+        loss = f"{self._loss:.3f}" if self._loss is not None else "-"
         if self._progress is not None:
-            loss = f"{self._loss:.3f}" if self._loss is not None else "-"
             self._progress.update(self._task, completed=self.step, loss=loss)
+        elif self.enabled and get_rank() == 0:
+            total = self.trainer.max_steps
+            every = max(1, (total or 100) // 20)
+            if self.step % every == 0 or self.step == total:
+                print(f"step {self.step}/{total}: loss {loss} ({time.monotonic() - self._start:.0f} s)", flush=True)
 
     def close(self):
         if self._progress is not None:

@@ -25,6 +25,8 @@ def train(run) -> None:
     """Train, resuming from the newest checkpoint in the run directory if there is one."""
     trainer = build_trainer(run)
     trainer.maybe_load_checkpoint(str(run.checkpoints))
+    if trainer.global_step > 0:
+        print(f"resumed from the step {trainer.global_step} checkpoint in {run.checkpoints}", flush=True)
     trainer.fit()
 
 
