@@ -68,10 +68,9 @@ def _hidden(lm: LoadedModel, ids: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
-def _token_logprobs(lm: LoadedModel, hidden: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                    targets: torch.Tensor) -> torch.Tensor:
-    """log p(target) at (row, col) positions, the LM head applied to those positions only."""
-    logits = lm.model.lm_head(hidden[rows, cols]).float()
+def _logprobs(lm: LoadedModel, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) from hidden states [N, d]: the LM head runs on these positions only."""
+    logits = lm.model.lm_head(hidden).float()
     return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
 
 
@@ -92,7 +91,7 @@ def cross_entropy(lm: LoadedModel, texts: list[str], source: str, max_tokens: in
             rows = torch.cat([torch.full((len(s) - 1,), i) for i, s in enumerate(batch)])
             cols = torch.cat([torch.arange(len(s) - 1) for s in batch])
             targets = torch.cat([torch.tensor(s[1:]) for s in batch])
-            lp = _token_logprobs(lm, hidden, rows, cols, targets)
+            lp = _logprobs(lm, hidden[rows, cols], targets)
             total -= float(lp.double().sum())
             count += len(targets)
             if on_batch:
@@ -159,7 +158,7 @@ def _flat(lm: LoadedModel, requests, order: list[int], batch_size: int, on_batch
         rows = torch.cat([torch.full((len(c),), j) for j, (_, c) in enumerate(spans)])
         cols = torch.cat([torch.arange(s, s + len(c)) for s, c in spans])
         targets = torch.cat([torch.tensor(c) for _, c in spans])
-        lp = _token_logprobs(lm, hidden, rows, cols, targets).double()
+        lp = _logprobs(lm, hidden[rows, cols], targets).double()
         out[idx] = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, lp).numpy()
         if on_batch:
             on_batch(len(idx))
@@ -186,7 +185,7 @@ def _shared(lm: LoadedModel, requests, items, batch_size: int, on_batch) -> np.n
         members = [i for _, ms in batch for i in ms]
         conts = [requests[i][1] for i in members]
         # the first continuation token is predicted by the context's last hidden state
-        sums = _first_logprobs(lm, first.last_hidden_state[index, -1], [c[0] for c in conts]).double()
+        sums = _logprobs(lm, first.last_hidden_state[index, -1], torch.tensor([c[0] for c in conts])).double()
         rest = [c[1:] for c in conts]
         if any(rest):
             cache = first.cache
@@ -199,14 +198,8 @@ def _shared(lm: LoadedModel, requests, items, batch_size: int, on_batch) -> np.n
             rows = torch.cat([torch.full((len(r),), j) for j, r in enumerate(rest)])
             cols = torch.cat([torch.arange(len(r)) for r in rest])
             targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in rest])
-            sums = sums.index_add(0, rows, _token_logprobs(lm, hidden, rows, cols, targets).double())
+            sums = sums.index_add(0, rows, _logprobs(lm, hidden[rows, cols], targets).double())
         out[members] = sums.numpy()
         if on_batch:
             on_batch(len(members))
     return out
-
-
-def _first_logprobs(lm: LoadedModel, hidden: torch.Tensor, targets: list[int]) -> torch.Tensor:
-    """log p(target) from one hidden state per row."""
-    logits = lm.model.lm_head(hidden).float()
-    return torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(targets)[:, None])[:, 0]

@@ -89,7 +89,7 @@ def eval_model(
         rows.append(cells)
     header = ["condition", *[f"{s.name} {m}" for s in result.prompt_sets for m in ("EMT", "tox. prob", "missing")],
               "CE", *[t.task for t in result.conditions[0].tasks], "generations"]
-    print_table(f"{result.label}: {result.model.name}", header, rows, console)
+    print_table(f"{result.label}: {result.model.identity.name}", header, rows, console)
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(f"wrote {out}/result.json and generations.parquet in {result.seconds:.0f} s; "

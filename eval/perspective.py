@@ -9,7 +9,6 @@ import json
 import math
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -40,7 +39,6 @@ class PerspectiveClient:
         self.timeout, self.backoff = timeout, backoff
         self.failures: dict[str, int] = {}
         self._next_slot = 0.0
-        self._lock = threading.Lock()
         self._db = None
         self._http = None  # one connection pool for all requests (a new client per call costs ~40 ms of TLS set-up)
         if cache is not None:
@@ -49,10 +47,9 @@ class PerspectiveClient:
             self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, toxicity REAL NOT NULL)")
 
     def _wait_turn(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + 1.0 / self.qps
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self.qps
         time.sleep(max(0.0, slot - now))
 
     def _key(self, text: str) -> str:

@@ -199,10 +199,11 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
             raise ToxmixError(f"--figure {f}: not a PNG file")
         copy = out / f"figure-{f.parent.name}-{f.name}"
         atomic_write_bytes(copy, f.read_bytes())
-        figures.append((copy, f.stem.replace("_", " ").replace("__", ": ")))
+        figures.append((copy, f.stem.replace("__", ": ").replace("_", " ")))
     paragraphs = [p.strip() for p in (preface or "").split("\n\n") if p.strip()]
     notes = [f"{r.label}: {n}" for r in results for n in r.notes]
-    settings = [f"{r.label}: model {r.model.name} (weights {r.model.digest[:12]}), scorer {r.scorer.spec} "
+    settings = [f"{r.label}: model {r.model.identity.name} (weights {r.model.identity.digest[:12]}), "
+                f"scorer {r.scorer.spec} "
                 f"(label {r.scorer.label}), prompts " + ", ".join(f"{p.name} {p.prompts}" for p in r.prompt_sets)
                 + f", K={r.sampling.k}, top-p {r.sampling.top_p}, {r.sampling.max_new_tokens} new tokens"
                 + (f", ITI {r.iti.heads} heads" if r.iti else "") for r in results]

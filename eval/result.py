@@ -7,8 +7,10 @@ prompt and sample, with its toxicity or null when unscored) and, when measured, 
 from pathlib import Path
 
 from eval.metrics import ToxicityFigures
+from probe.identity import ModelIdentity
 from toxmix.core.files import write_json
 from toxmix.core.records import Frozen, read_record
+from train.record import ExportRecord
 
 RESULT_VERSION = 1
 RESULT_FILE = "result.json"
@@ -54,30 +56,14 @@ class Sampling(Frozen):
 
 
 class ModelRef(Frozen):
-    """The model evaluated: identity, and where toxmix trained it (None for outside models)."""
+    """The model evaluated: its identity, and where toxmix trained it (None for outside models)."""
 
-    name: str
-    digest: str
-    n_layers: int
-    n_heads: int
-    head_dim: int
-    run_name: str | None = None
-    run_dir: str | None = None
-    step: int | None = None
-    seed: int | None = None
-    manifest: str | None = None
-    lock_digest: str | None = None
-    shards_digest: str | None = None
-    components: dict[str, int] | None = None
-    clean_component: str | None = None
+    identity: ModelIdentity
+    export: ExportRecord | None = None
 
     @property
     def toxic_share(self) -> float | None:
-        """Share of training tokens outside the clean component."""
-        if not self.components or self.clean_component not in self.components:
-            return None
-        total = sum(self.components.values())
-        return 1 - self.components[self.clean_component] / total if total else None
+        return self.export.toxic_share if self.export else None
 
 
 class ITIRef(Frozen):

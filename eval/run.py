@@ -77,21 +77,15 @@ class EvalConfig(BaseModel):
 
 
 def _model_ref(lm: LoadedModel, spec: str) -> ModelRef:
-    ident = lm.identity.model_dump()
     path = Path(spec)
-    record = ExportRecord.find(path) if path.is_dir() else None
-    if record is None:
-        return ModelRef(**ident)
-    return ModelRef(**ident, run_name=record.run_name, run_dir=record.run_dir, step=record.step, seed=record.seed,
-                    manifest=record.manifest, lock_digest=record.lock_digest, shards_digest=record.shards_digest,
-                    components=record.components, clean_component=record.clean_component)
+    return ModelRef(identity=lm.identity, export=ExportRecord.find(path) if path.is_dir() else None)
 
 
 def _ce_texts(cfg: EvalConfig, ref: ModelRef, notes: list[str]) -> tuple[list[str], str] | None:
     """Held-out clean texts and a description of where they came from (None to skip cross-entropy)."""
     if cfg.ce == "none":
         return None
-    spec = cfg.ce or ref.manifest
+    spec = cfg.ce or (ref.export.manifest if ref.export else None)
     if spec is None:
         notes.append("cross-entropy skipped: the model was not trained by toxmix; give --ce MANIFEST or --ce FILE")
         return None
@@ -194,7 +188,8 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         notes.append("unscored generations (counted as missing, never as 0): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(scorer.failures.items())))
     result = EvalResult(
-        toxmix_version=version("toxmix"), label=cfg.label or ref.run_name or Path(cfg.model).name, model=ref,
+        toxmix_version=version("toxmix"),
+        label=cfg.label or (ref.export.run_name if ref.export else Path(cfg.model).name), model=ref,
         iti=iti_ref, scorer=scorer.identity, scorer_overlap=overlap, scorer_failures=scorer.failures,
         sampling=cfg.sampling, threads=cfg.threads, bootstrap=cfg.bootstrap,
         prompt_sets=[PromptSetRef(name=s.name, source=s.source, prompts=len(s), digest=s.digest) for s in sets],

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from probe.model import LoadedModel, ModelIdentity
+from probe.identity import ModelIdentity
+from probe.model import LoadedModel
 from probe.run import ProbeRun
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path

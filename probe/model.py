@@ -9,22 +9,12 @@ from pathlib import Path
 
 import torch
 
+from probe.identity import ModelIdentity
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_digest
-from toxmix.core.records import Frozen
 from toxmix.core.tokenizer import hub_reachable
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
-
-
-class ModelIdentity(Frozen):
-    """What a model is: the name it was given and a digest of its weights (or the hub revision)."""
-
-    name: str
-    digest: str
-    n_layers: int
-    n_heads: int
-    head_dim: int
 
 
 @dataclass

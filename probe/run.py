@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from probe.activations import cache_key, cached_collect, count_truncated
 from probe.data import ProbeData, split_mask
-from probe.model import LoadedModel, ModelIdentity
+from probe.identity import ModelIdentity
+from probe.model import LoadedModel
 from probe.probes import HeadProbes, entanglement, fit_probes, group_directions
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path, canonical_sha256, write_json

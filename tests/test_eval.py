@@ -170,8 +170,9 @@ def test_eval_with_iti_and_prompting_then_rerun_from_cache_then_report(tiny_mode
     assert run_cli(*args, "--scorer", f"fasttext:{eval_scorer}", "--out", out) == 0
     result = json.loads((out / "result.json").read_text())
     assert [c["label"] for c in result["conditions"]] == ["base", "ITI α=8", "prompting"]
-    assert result["model"]["run_name"] and result["model"]["lock_digest"] and result["iti"]["heads"] == 4
-    assert result["model"]["components"].keys() == {"clean", "toxic"}
+    export = result["model"]["export"]
+    assert export["run_name"] and export["lock_digest"] and result["iti"]["heads"] == 4
+    assert export["components"].keys() == {"clean", "toxic"}
     base, steered, prompting = result["conditions"]
     assert base["cross_entropy"]["texts"] == 10 and steered["cross_entropy"]["value"] != base["cross_entropy"]["value"]
     assert prompting["cross_entropy"] == base["cross_entropy"]

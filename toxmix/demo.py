@@ -90,8 +90,12 @@ def _template(out: Path, p: Profile) -> None:
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
 
 
-def stages(out: Path, data: Path, p: Profile, hub: bool) -> list[Stage]:
-    """The demo's stages, in order."""
+# `toxmix stats --plots` draws one histogram per label of the demo's scorer, named SCORER__LABEL.png
+SCORE_FIGURES = ("figures/scores/fasttext_toxicity__clean.png", "figures/scores/fasttext_toxicity__toxic.png")
+
+
+def stages(out: Path, data: Path, p: Profile, hub: bool, seconds: dict[str, float]) -> list[Stage]:
+    """The demo's stages, in order; `seconds` fills with each stage's time, for the report's preface."""
     trained = [(_share_name(s), seed) for s in p.train for seed in p.seeds]
     models = [f"{name}-s{seed}" for name, seed in trained]
     if hub:
@@ -140,10 +144,10 @@ def stages(out: Path, data: Path, p: Profile, hub: bool) -> list[Stage]:
         Stage("report", [["report", *[f"evals/{m}" for m in models], "--probes", "probes/compare",
                           *[a for m in models for a in ("--probes", f"probes/{m}")],
                           "--figure", "figures/composition.png", "--figure", "figures/training.png",
-                          *[a for f in sorted((out / "figures" / "scores").glob("*.png"))
-                            for a in ("--figure", str(f.relative_to(out)))],
+                          *[a for f in SCORE_FIGURES for a in ("--figure", f)],
                           "--figure", "toy/entanglement.png", "--preface", "figures/preface.md",
-                          "--title", f"toxmix demo ({p.name} profile)", "--out", "report"]]),
+                          "--title", f"toxmix demo ({p.name} profile)", "--out", "report"]],
+              before=lambda: (out / "figures" / "preface.md").write_text(preface(p, seconds))),
     ]
 
 
@@ -231,13 +235,9 @@ def run_demo(out: Path, data_dir: Path | None = None, hub: bool = False, profile
     env = dict(os.environ, TOXMIX_SHARED=str(data.parent), TOXMIX_CACHE=str(out / "cache"),
                OMP_NUM_THREADS=str(default_threads()))
     seconds: dict[str, float] = {}
-    plan = stages(out, data, p, hub)
+    plan = stages(out, data, p, hub, seconds)
     for i, stage in enumerate(plan, 1):
         marker = out / "stages" / f"{i:02d}-{stage.name}.json"
-        if stage.name == "report":
-            (out / "figures" / "preface.md").write_text(preface(p, seconds))
-            plan = stages(out, data, p, hub)  # score histograms exist now: list them
-            stage = plan[i - 1]
         if marker.is_file():
             done = json.loads(marker.read_text())
             if done.get("profile") != p.name or done.get("data") != str(data):
@@ -256,8 +256,8 @@ def run_demo(out: Path, data_dir: Path | None = None, hub: bool = False, profile
             for cmd in stage.commands:
                 fh.write(f"$ toxmix {shlex.join(cmd)}\n")
                 fh.flush()
-                done = subprocess.run([*_toxmix(), *cmd], cwd=out, env=env, stdout=fh, stderr=subprocess.STDOUT)
-                if done.returncode != 0:
+                proc = subprocess.run([*_toxmix(), *cmd], cwd=out, env=env, stdout=fh, stderr=subprocess.STDOUT)
+                if proc.returncode != 0:
                     tail = log.read_text().strip().splitlines()[-1:] or [""]
                     raise ToxmixError(f"demo stage {stage.name} failed at 'toxmix {shlex.join(cmd)}' ({tail[0]}); "
                                       f"log {log}; rerun 'toxmix demo --out {out}' to resume here")

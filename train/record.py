@@ -168,6 +168,14 @@ class ExportRecord(BaseModel):
     components: dict[str, int]  # tokens per mixture component
     clean_component: str  # the manifest's first component: the clean data the toxic share is measured against
 
+    @property
+    def toxic_share(self) -> float | None:
+        """Share of training tokens outside the clean component."""
+        total = sum(self.components.values())
+        if self.clean_component not in self.components or not total:
+            return None
+        return 1 - self.components[self.clean_component] / total
+
     def save(self, folder: Path) -> Path:
         path = Path(folder) / EXPORT_RECORD_FILE
         write_json(path, self.model_dump(mode="json"))
