@@ -18,7 +18,7 @@ from mixer.corpus.writers.staging import StageShards
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
 from toxmix.core.settings import DEFAULT_TOKENIZER
-from toxmix.core.tokenizer import tokenizer_info
+from toxmix.core.tokenizer import hub_reachable, tokenizer_info
 
 VERSION = 1
 
@@ -66,8 +66,7 @@ def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str], li
     if fmt == "hf":
         if len(paths) != 1:
             raise ToxmixError("--format hf takes exactly one dataset (a hub id or a local directory)")
-        local = Path(paths[0])
-        return fmt, [str(local.resolve()) if local.exists() else paths[0]], []
+        return fmt, [_hf_dataset(paths[0])], []
     files: list[Path] = []
     skipped: list[Path] = []
     for p in paths:
@@ -90,6 +89,28 @@ def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str], li
         raise ToxmixError(f"inputs mix formats {sorted(formats)}; ingest each format separately or pass --format")
     resolved = sorted({str(f.resolve()) for f in files})
     return formats.pop(), resolved, [str(f) for f in skipped]
+
+
+def _hf_dataset(spec: str) -> str:
+    """A local dataset folder (resolved) or a hub id that can be read: checked now, not after a traceback."""
+    local = Path(spec).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise ToxmixError(f"--format hf reads a dataset folder or a hub id, and {spec} is a file; "
+                              "drop --format hf to read it as a file")
+        return str(local.resolve())
+    if spec.startswith(("/", ".", "~")) or spec.count("/") > 1:
+        raise ToxmixError(f"--format hf: no such dataset folder {spec}")
+    if not hub_reachable():
+        from huggingface_hub import snapshot_download
+
+        try:
+            snapshot_download(spec, repo_type="dataset", local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached, or not a repo id at all
+            raise ToxmixError(f"--format hf: {spec!r} is not a local folder, not in the hub cache, and the hub is "
+                              "unreachable; pass a folder written by datasets' save_to_disk or of data files"
+                              ) from None
+    return spec
 
 
 def _fingerprint(files: list[str]) -> list[list]:
@@ -181,16 +202,18 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
         paths_file.write_text("".join(os.path.relpath(f, root) + "\n" for f in inputs))
         paths_file = str(paths_file)
         tasks = len(inputs)
+    reader = build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
+                          cfg.hf_subset, progress=executor.workers == 1)
     pipeline = [
-        build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
-                     cfg.hf_subset, progress=executor.workers == 1),
+        reader,
         CountTokens(cfg.tokenizer),
         StageShards(str(layout.staging(cfg.source)), cfg.source, cfg.keep_fields),
     ]
     if executor.kind != "local":
         raise ToxmixError("ingest runs locally (use --workers); tag runs on Slurm or Ray")
     executor.build(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}").run()
-    finalize_source(layout, cfg.source, inputs, cfg.keep_fields)
+    reader_paths = None if fmt == "hf" else [os.path.relpath(f, root) for f in inputs]
+    finalize_source(layout, cfg.source, inputs, cfg.keep_fields, reader, reader_paths)
     summary = summarize(layout, cfg.source)
     if summary.records_in != summary.stored + summary.rejected_total:
         raise ToxmixError(

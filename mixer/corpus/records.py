@@ -27,6 +27,8 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"
     DUPLICATE_ID = "duplicate_id"
     NOT_HTML = "not_html"
+    UNREADABLE = "unreadable"  # the rest of a damaged file: raw holds the reader's error, row where it stopped
+    MALFORMED_CSV = "malformed_csv"
 
 
 def content_id(text: str) -> str:
@@ -79,9 +81,10 @@ def record_to_document(
     if len(text) > MAX_DOC_BYTES // 4 and len(text.encode("utf-8")) > MAX_DOC_BYTES:
         return reject(Reason.TOO_LARGE)
     fields = {name: record.get(name) for name in keep_fields}
-    return Document(
-        text=text, id=doc_id or content_id(text), metadata={ORIGIN: origin, FIELDS: fields}
-    )
+    metadata = {ORIGIN: origin, FIELDS: fields}
+    if raw is not None:
+        metadata[RAW] = raw  # a reference, not a copy: kept so a later duplicate can be rejected with its bytes
+    return Document(text=text, id=doc_id or content_id(text), metadata=metadata)
 
 
 def is_rejected(doc: Document) -> bool:

@@ -8,9 +8,13 @@ from mixer.corpus.records import Reason, record_to_document, rejected_document
 
 
 def iter_lines(f, chunk_size: int = 1 << 20):
-    """Lines of a binary stream, for streams (like zstd's) that cannot be iterated by line."""
+    """Lines of a binary stream, for streams (like zstd's) that cannot be iterated by line.
+
+    read1 returns what one decompression step gave, so a truncated file yields every line before the damage.
+    """
+    read = getattr(f, "read1", f.read)
     rest = b""
-    while chunk := f.read(chunk_size):
+    while chunk := read(chunk_size):
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         yield from lines
@@ -23,7 +27,7 @@ class StoreJsonlReader(KeepEveryRecord, JsonlReader):
 
     name = "🐿 Jsonl (toxmix)"
 
-    def read_file(self, filepath: str):
+    def read_records(self, filepath: str):
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             for li, line in enumerate(iter_lines(f)):
                 if li == 0:

@@ -19,7 +19,7 @@ class StoreWarcReader(KeepEveryRecord, WarcReader):
         super().__init__(*args, **kwargs)
         self._extractor = Trafilatura(favour_precision=True)
 
-    def read_file(self, filepath: str):
+    def read_records(self, filepath: str):
         from warcio.archiveiterator import ArchiveIterator
 
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:

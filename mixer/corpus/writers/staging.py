@@ -11,6 +11,8 @@ from mixer.corpus.records import FIELDS, N_TOKENS, ORIGIN, RAW, REJECT, is_rejec
 from mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, field_type
 from mixer.corpus.writers.parquet_shard import ParquetShard
 
+STAGED_ROW = "toxmix_row"  # staging only: the record's row in its input file, for duplicate rejects
+
 
 def staged_names(rank: int) -> tuple[str, str]:
     """File names of a task's staged document and reject shards."""
@@ -97,7 +99,7 @@ class StageShards(PipelineStep):
         for name in self.keep_fields:
             # once a shard is open its types are frozen: fields not seen yet become strings
             schema = schema.append(pa.field(name, self._types.setdefault(name, pa.string())))
-        return schema
+        return schema.append(pa.field(STAGED_ROW, pa.int64()))
 
     def _docs_table(self, docs: list[Document]) -> pa.Table:
         columns = {
@@ -110,5 +112,6 @@ class StageShards(PipelineStep):
         schema = self._doc_schema()
         for name in self.keep_fields:
             columns[name] = [d.metadata[FIELDS].get(name) for d in docs]
+        columns[STAGED_ROW] = [d.metadata[ORIGIN][1] for d in docs]
         return pa.table(columns, schema=schema)
 
