@@ -59,7 +59,8 @@ def write_manifest(folder: Path, corpus: Path, components: list[dict], **extra) 
     """A manifest file in folder over corpus, with the given components and top-level keys."""
     import yaml
 
-    doc = {"name": extra.pop("name", "m"), "corpus": str(corpus), "seed": extra.pop("seed", 7),
+    # the default name is the folder's: two manifests over one corpus may not share a name
+    doc = {"name": extra.pop("name", folder.name), "corpus": str(corpus), "seed": extra.pop("seed", 7),
            "components": components, **extra}
     path = folder / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

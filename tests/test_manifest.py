@@ -97,7 +97,8 @@ def test_selection_is_md5_keyed_and_hits_budget(tmp_path, demo_corpus):
         assert comp.budget <= comp.tokens < comp.budget + biggest  # within one document
     assert result.lock.components["toxic"].budget == 50_000  # 200k clean is 80% of 250k
     scores = run_query(str(demo_corpus), "SELECT min(d.fasttext_toxicity.toxic) FROM mixture_documents m "
-                       "JOIN docs d USING (source, id) WHERE m.mixture = 'm' AND m.component = 'toxic'")
+                       f"JOIN docs d USING (source, id) WHERE m.mixture = '{result.lock.manifest.name}' "
+                       "AND m.component = 'toxic'")
     assert scores.fetchall()[0][0] >= 0.5
 
 
@@ -132,7 +133,7 @@ def test_ratio_of_and_upsampling(tmp_path, demo_corpus):
     assert forum.epochs_used == 2 and forum.docs > forum.available_docs
     assert lock.components["web"].budget == round(int(stormfront_tokens * 1.5) * 0.5)
     repeats = run_query(str(demo_corpus), "SELECT max(n) FROM (SELECT count(*) AS n FROM mixture_documents "
-                        "WHERE mixture = 'm' GROUP BY source, id)").fetchall()[0][0]
+                        f"WHERE mixture = '{lock.manifest.name}' GROUP BY source, id)").fetchall()[0][0]
     assert repeats == 2
 
 
@@ -298,3 +299,48 @@ def test_duplicate_yaml_keys_and_infeasible_budgets_fail_validation(tmp_path, de
     err = capsys.readouterr().err
     assert "duplicate key 'seed'" in err and len(err.strip().splitlines()) == 1
     assert not path.with_name(f"{path.stem}.lock.json").exists()
+
+
+def test_two_manifests_may_not_share_a_name_or_a_token_folder(tmp_path, demo_corpus, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    first = write_manifest(a, demo_corpus, [{**CLEAN, "tokens": 20_000}], name="clash")
+    second = write_manifest(b, demo_corpus, [{**CLEAN, "tokens": 30_000}], name="clash")
+    assert run_cli("manifest", "materialize", first) == 0
+    selection = (demo_corpus / "mixtures" / "clash.parquet").read_bytes()
+    for verb in ("validate", "resolve", "materialize"):
+        assert run_cli("manifest", verb, second) == 2
+        err = capsys.readouterr().err
+        assert f"mixture name 'clash' in {demo_corpus.resolve()} belongs to another manifest, {first}" in err
+    assert (demo_corpus / "mixtures" / "clash.parquet").read_bytes() == selection  # untouched
+    assert not second.with_name("clash.lock.json").exists()
+    # another name, but the same explicit token folder
+    shared_out = {"output": {"dir": str(a / "tokens")}}
+    third = write_manifest(a, demo_corpus, [{**CLEAN, "tokens": 20_000}], name="owner3", **shared_out)
+    fourth = write_manifest(b, demo_corpus, [{**CLEAN, "tokens": 20_000}], name="owner4", **shared_out)
+    assert run_cli("manifest", "materialize", third) == 0
+    assert run_cli("manifest", "resolve", fourth) == 2
+    assert f"token folder {a / 'tokens'} belongs to another manifest, {third}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output,message", [
+    ({"dir": "../../somewhere"}, "leaves both the corpus and the manifest's folder"),
+    ({"dir": "/proc/self"}, "is a system folder"),
+    ({"dir": "FILE"}, "is a file"),
+    ({"dir": "STRANGERS"}, "already holds files toxmix did not write (notes.txt, ...)"),
+    ({"shard_tokens": 1e20}, "output.shard_tokens: Input should be a valid integer"),
+    ({"shard_tokens": 10**20}, "output.shard_tokens: Input should be less than or equal to 1000000000000000"),
+])
+def test_bad_outputs_are_refused_before_anything_is_written(tmp_path, demo_corpus, capsys, output, message):
+    folder = tmp_path / "deep" / "er"
+    folder.mkdir(parents=True)
+    (folder / "FILE").write_text("not a folder")
+    (folder / "STRANGERS").mkdir()
+    (folder / "STRANGERS" / "notes.txt").write_text("mine")
+    path = write_manifest(folder, demo_corpus, [{**CLEAN, "tokens": 20_000}], output=output)
+    for verb in ("validate", "materialize"):
+        assert run_cli("manifest", verb, path) == 2
+        assert message in capsys.readouterr().err
+    assert not path.with_name(f"{path.stem}.lock.json").exists()
+    assert not (demo_corpus / "mixtures" / f"{path.stem}.parquet").exists()
+    assert not (tmp_path / "somewhere").exists()

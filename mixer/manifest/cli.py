@@ -33,10 +33,12 @@ def validate(manifest: ManifestArg) -> None:
     Example: toxmix manifest validate manifests/demo/demo-10.yaml
     """
     from mixer.manifest.check import check_manifest
+    from mixer.manifest.outputs import check_output_dir, check_owner
     from mixer.manifest.resolve import check_feasible
 
     checked = check_manifest(manifest)
     check_feasible(checked.con, checked.file.manifest, checked.compiled)
+    check_owner(checked.file, checked.layout, check_output_dir(checked.file, checked.layout))
     out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in checked.budgets.items()))
 
 

@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 from rich.progress import Progress
 
 from mixer.corpus.catalog import open_catalog, sql_literal
-from mixer.corpus.store import CorpusLayout
 from mixer.corpus.writers.parquet_shard import write_table
 from mixer.manifest.lockfile import LabelMaskFile, Lock, Materialized, ShardFile, read_lock, verify_corpus, write_lock
+from mixer.manifest.outputs import claim_outputs
 from mixer.manifest.resolve import resolve
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from mixer.manifest.transforms import apply_transform, attribute_parts
@@ -63,13 +63,6 @@ class ShardJob:
 def token_dtype(vocab_size: int) -> str:
     """uint16 when every id fits, else uint32."""
     return "uint16" if vocab_size <= np.iinfo(np.uint16).max + 1 else "uint32"
-
-
-def output_dir(manifest: Manifest, base: Path, layout: CorpusLayout) -> Path:
-    """The token file folder: the manifest's output.dir, else <corpus>/tokens/<name>."""
-    if manifest.output.dir:
-        return (base / manifest.output.dir).resolve()
-    return layout.tokens(manifest.name)
 
 
 def plan_shards(selection: Path, shard_tokens: int) -> list[tuple[int, int]]:
@@ -195,7 +188,7 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
         resolved = resolve(mf)
         lock, layout = resolved.lock, resolved.layout
     selection = layout.root / lock.selection.path
-    out = output_dir(spec, mf.base, layout)
+    out = claim_outputs(mf, layout)
     out.mkdir(parents=True, exist_ok=True)
     dtype = token_dtype(lock.tokenizer.vocab_size)
     masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))

@@ -21,6 +21,7 @@ from mixer.manifest.lockfile import (
     write_lock,
 )
 from mixer.manifest.mixtures import register_mixture
+from mixer.manifest.outputs import claim_outputs
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
@@ -64,6 +65,7 @@ def resolve(manifest: str | Path | ManifestFile) -> Resolved:
     spec = mf.manifest
     used_sources = {s for c in spec.components for s in c.sources}
     available = check_feasible(con, spec, compiled)
+    claim_outputs(mf, layout)
 
     selection = layout.selection(spec.name)
     union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)
