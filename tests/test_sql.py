@@ -64,8 +64,30 @@ def test_python_api_answers_as_relations(corpus):
     assert c.sources == ["s"] and c.scorers == ["fasttext_toxicity"]
     rel = c.sql("SELECT id, fasttext_toxicity.toxic AS toxic FROM docs ORDER BY toxic DESC")
     assert rel.pl()["id"].to_list()[0] == "0"
-    assert rel.df()["id"].tolist() == rel.arrow().read_all().column("id").to_pylist()
+    assert rel.df()["id"].tolist() == rel.arrow().column("id").to_pylist() == [r[0] for r in rel.fetchall()]
+    assert rel.columns == ["id", "toxic"]
     assert c.stats().per_source[1][0][0] == "s"
+
+
+def test_python_api_queries_are_bounded_in_time_by_default(corpus):
+    import time
+
+    from toxmix import Corpus
+
+    assert Corpus(corpus).timeout == 300  # the command's default, not unbounded
+    start = time.monotonic()
+    with pytest.raises(ToxmixError, match="query stopped after 1 s"):
+        Corpus(corpus, timeout=1).sql("SELECT sum(range) FROM range(10000000000000)").fetchall()
+    assert time.monotonic() - start < 30
+
+
+def test_duckdb_uses_the_cores_this_process_may_use(corpus, monkeypatch):
+    from mixer.corpus.catalog import open_catalog
+    from toxmix.core.settings import default_threads
+
+    assert open_catalog(str(corpus)).sql("SELECT current_setting('threads')").fetchall() == [(default_threads(),)]
+    monkeypatch.setattr("mixer.corpus.catalog.default_threads", lambda: 7)  # as on a 7-core machine
+    assert open_catalog(str(corpus)).sql("SELECT current_setting('threads')").fetchall() == [(7,)]
 
 
 def test_duckdb_itself_is_locked_down(corpus):

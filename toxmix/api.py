@@ -6,9 +6,13 @@
 
 from pathlib import Path
 
-import duckdb
-
-from mixer.corpus.catalog import run_query
+from mixer.corpus.catalog import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_SPILL_LIMIT,
+    DEFAULT_TIMEOUT_S,
+    BoundedQuery,
+    bounded_query,
+)
 from mixer.corpus.stats import CorpusStats, corpus_stats
 from mixer.corpus.store import CorpusLayout
 from mixer.manifest.lockfile import Lock, read_lock
@@ -20,10 +24,13 @@ __all__ = ["Corpus", "Lock", "ManifestFile", "Resolved", "load_manifest", "mater
 
 
 class Corpus:
-    """A corpus store opened for questions: `sql()` answers one confined, read-only query."""
+    """A corpus store opened for questions: `sql()` answers one confined, read-only query, bounded in time
+    (`timeout` seconds per fetch; None for none), memory and spill, with `toxmix sql`'s defaults."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, timeout: float | None = DEFAULT_TIMEOUT_S,
+                 memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT):
         self.layout = CorpusLayout.at(root, must_exist=True)
+        self.timeout, self.memory_limit, self.spill_limit = timeout, memory_limit, spill_limit
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.layout.root)!r}: sources {self.sources}, scorers {self.scorers})"
@@ -40,11 +47,12 @@ class Corpus:
     def scorers(self) -> list[str]:
         return self.layout.scorers()
 
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+    def sql(self, query: str) -> BoundedQuery:
         """One read-only query over documents, docs, attributes_<scorer>, rejected, mixtures and
-        mixture_documents, refused exactly as `toxmix sql` refuses it; call .df(), .pl() or .arrow() on the result.
+        mixture_documents, refused exactly as `toxmix sql` refuses it; call .df(), .pl(), .arrow() or .fetchall()
+        on the result (each runs under the time limit; `.relation` is the lazy DuckDB relation, unbounded).
         """
-        return run_query(str(self.layout.root), query)
+        return bounded_query(str(self.layout.root), query, self.timeout, self.memory_limit, self.spill_limit)
 
     def stats(self, score: str | None = None) -> CorpusStats:
         """Docs, tokens and bytes per source and per bucket of a score (as `toxmix stats`)."""

@@ -13,6 +13,7 @@ import duckdb
 from mixer.corpus.sqlguard import confine_query
 from mixer.corpus.store import CorpusLayout
 from toxmix.core.errors import ToxmixError
+from toxmix.core.settings import default_threads
 
 
 def sql_literal(s: str) -> str:
@@ -93,12 +94,15 @@ def spill_dir() -> str:
     return path
 
 
-def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-                 spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill."""
+def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT,
+                 threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill.
+
+    DuckDB uses the cores this process may use (`default_threads`) unless `threads` says otherwise.
+    """
     layout = CorpusLayout.at(corpus, must_exist=True)
     try:
-        con = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": memory_limit,
+        con = duckdb.connect(":memory:", config={"threads": threads or default_threads(), "memory_limit": memory_limit,
                                                  "max_temp_directory_size": spill_limit,
                                                  "temp_directory": spill_dir()})
     except duckdb.Error as e:
@@ -143,3 +147,51 @@ def run_query(corpus: str, sql: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
         return con.sql(sql)
     except duckdb.Error as e:
         raise ToxmixError(f"query failed: {_first_line(e)}") from None
+
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class BoundedQuery:
+    """A confined query whose every fetch runs under a time limit, as `toxmix sql --timeout` does."""
+
+    def __init__(self, relation: duckdb.DuckDBPyRelation, con: duckdb.DuckDBPyConnection, timeout: float | None):
+        self.relation = relation  # the lazy DuckDB relation itself, without the time limit
+        self._con = con
+        self.timeout = timeout
+
+    @property
+    def columns(self) -> list[str]:
+        return self.relation.columns
+
+    def _run(self, fetch):
+        with bounded(self._con, self.timeout):
+            return fetch()
+
+    def fetchall(self) -> list[tuple]:
+        return self._run(self.relation.fetchall)
+
+    def df(self):
+        """The result as a pandas DataFrame."""
+        return self._run(self.relation.df)
+
+    def pl(self):
+        """The result as a polars DataFrame."""
+        return self._run(self.relation.pl)
+
+    def arrow(self):
+        """The result as a pyarrow Table."""
+        return self._run(self.relation.to_arrow_table)
+
+    def __repr__(self) -> str:
+        return self._run(lambda: repr(self.relation))
+
+
+def bounded_query(corpus: str, sql: str, timeout: float | None = DEFAULT_TIMEOUT_S,
+                  memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT) -> BoundedQuery:
+    """`run_query` with a time limit on every fetch (None or 0: no limit)."""
+    confine_query(sql)
+    con = open_catalog(corpus, memory_limit, spill_limit)
+    with bounded(con, timeout):
+        relation = con.sql(sql)
+    return BoundedQuery(relation, con, timeout)
