@@ -33,6 +33,7 @@ def ingest(
     subset: Annotated[str | None, typer.Option(help="Dataset config with --format hf, e.g. 'en' for allenai/c4.")] = None,
     workers: WorkersOpt = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing source of this name.")] = False,
+    wait: Annotated[bool, typer.Option(help="If another ingest is writing this source, wait for it instead of stopping.")] = False,
 ) -> None:
     """Read documents into the corpus store as SOURCE, counting tokens and keeping every rejected record.
 
@@ -44,7 +45,7 @@ def ingest(
     cfg = IngestConfig(source=source, paths=list(paths), corpus=str(corpus), format=format,
                        text_field=text_field, id_field=id_field or None, keep_fields=tuple(keep_field or ()),
                        tokenizer=tokenizer, hf_split=split, hf_subset=subset)
-    summary = run_ingest(cfg, ExecutorConfig(workers=workers), overwrite=overwrite)
+    summary = run_ingest(cfg, ExecutorConfig(workers=workers), overwrite=overwrite, wait=wait)
     table = Table(title=f"ingest {summary.source}", show_header=False)
     table.add_row("records in", f"{summary.records_in:,}")
     table.add_row("stored", f"{summary.stored:,}")
@@ -66,9 +67,12 @@ def tag(
     executor: Annotated[str, typer.Option(help=f"Where to run: {'|'.join(EXECUTORS)}.")] = "local",
     slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition (with --executor slurm).")] = None,
     slurm_time: Annotated[str, typer.Option(help="Slurm time limit per job.")] = "24:00:00",
+    retag: Annotated[bool, typer.Option(help="Score sources again although this model already scored them.")] = False,
+    wait: Annotated[bool, typer.Option(help="If another tag is writing one of these tables, wait for it instead of stopping.")] = False,
 ) -> None:
     """Score every document with each scorer and write one attribute table per scorer.
 
+    Only sources a scorer's table lacks are scored (same model, same labels); --retag scores them again.
     Resumable: after a killed run, run the same command again; only missing shards are redone.
 
     Example: toxmix tag --corpus corpus --scorer fasttext:models/toxicity.bin
@@ -76,7 +80,11 @@ def tag(
     from mixer.corpus.tag import tag as run_tag
 
     cfg = ExecutorConfig(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
-    summary = run_tag(str(corpus), list(scorer), list(source or ()), cfg)
+    summary = run_tag(str(corpus), list(scorer), list(source or ()), cfg, retag=retag, wait=wait)
+    if summary.already_tagged:
+        out.print(f"already tagged by this model: {', '.join(summary.already_tagged)} (--retag scores them again)")
+    if not summary.shards:
+        return
     for name, meta in summary.scorers.items():
         out.print(f"attributes_{name}: labels {', '.join(meta['labels'])} (version {meta['version']})")
     if executor == "local":

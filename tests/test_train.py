@@ -211,3 +211,23 @@ def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_pat
     record_run(tmp_path, run.model_copy(update={"run_dir": str(tmp_path / "run-again")}), "done")
     _, rows = list_runs(tmp_path)
     assert [r[0] for r in rows] == [run.name, run.name] and len({r[-2] for r in rows}) == 2
+
+
+def test_a_killed_train_takes_its_trainer_along_and_a_run_folder_has_one_trainer(tmp_path, mixture, capsys):
+    from test_writers import _alive, _children, _wait_until
+
+    run_dir = tmp_path / "run"
+    args = ["train", str(mixture), "--preset", "tiny", "--steps", "400", "--checkpoint-interval", "1000",
+            "--out", str(run_dir)]
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=tmp_path,
+                            env={**os.environ, "PYTHONSAFEPATH": "1", "OMP_NUM_THREADS": "1"})
+    _wait_until(lambda: (run_dir / "metrics.jsonl").is_file() or proc.poll() is not None, 300)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    trainers = _children(proc.pid)
+    assert trainers
+    assert run_cli(*args) == 2  # a second trainer on the same folder
+    assert f"run folder {run_dir} is being written by another toxmix process (pid {proc.pid})" in capsys.readouterr().err
+    os.kill(proc.pid, signal.SIGKILL)  # only the command; its trainer must follow
+    proc.wait()
+    _wait_until(lambda: not any(_alive(p) for p in trainers), 30)

@@ -35,6 +35,7 @@ def train(
     checkpoint_interval: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 100,
     wandb_project: Annotated[str | None, typer.Option(help="Also log to this Weights & Biases project.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and parameter count; train nothing.")] = False,
+    wait: Annotated[bool, typer.Option(help="If another trainer is using the run folder, wait for it instead of stopping.")] = False,
 ) -> None:
     """Train a model from a manifest with OLMo-core; resolves and materializes the manifest if needed.
 
@@ -46,7 +47,7 @@ def train(
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
     from mixer.manifest.schema import load_manifest
-    from train.launch import launch, slurm_script, torchrun_command
+    from train.launch import launch, run_writer, slurm_script, torchrun_command
     from train.olmo import describe
     from train.plan import plan_run
     from train.record import read_metrics
@@ -61,11 +62,12 @@ def train(
             mf = load_manifest(path)
             for s in seed_list:
                 name = f"{mf.name}-{preset}-s{s}"
-                run = plan_run(mf, preset, seed=s, steps=steps, tokens=tokens, nproc=nproc, out=str(root / name),
-                               checkpoint_interval=checkpoint_interval, wandb_project=wandb_project)
-                run.save()
-                console.print(f"[bold]{name}[/]: {run.planned_steps():,} steps")
-                status = "done" if launch(run) == 0 else "failed"
+                with run_writer(root / name, wait):
+                    run = plan_run(mf, preset, seed=s, steps=steps, tokens=tokens, nproc=nproc, out=str(root / name),
+                                   checkpoint_interval=checkpoint_interval, wandb_project=wandb_project)
+                    run.save()
+                    console.print(f"[bold]{name}[/]: {run.planned_steps():,} steps")
+                    status = "done" if launch(run) == 0 else "failed"
                 record_run(root, run, status)
         print_table(f"runs in {root}", *list_runs(root), console)
         return
@@ -80,18 +82,19 @@ def train(
         console.print(f"preset {preset}: {info['parameters']:,} parameters; "
                       f"planned steps: {info['planned_steps'] if info['planned_steps'] is not None else 'unknown until the manifest is materialized'}")
         return
-    run.save()
-    if nnodes > 1:
-        script = Path(run.run_dir) / "slurm.sbatch"
-        script.write_text(slurm_script(run))
-        console.print(f"wrote {script}; submit it with: sbatch {script}")
-        console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
-                                                                           master="<MASTER_ADDR>")))
-        return
-    console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
-                  f"tokens on {run.device} -> {run.run_dir}")
-    code = launch(run)
-    record_run(Path(run.run_dir).parent, run, "done" if code == 0 else "failed")
+    with run_writer(run.run_dir, wait):
+        run.save()
+        if nnodes > 1:
+            script = Path(run.run_dir) / "slurm.sbatch"
+            script.write_text(slurm_script(run))
+            console.print(f"wrote {script}; submit it with: sbatch {script}")
+            console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
+                                                                               master="<MASTER_ADDR>")))
+            return
+        console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
+                      f"tokens on {run.device} -> {run.run_dir}")
+        code = launch(run)
+        record_run(Path(run.run_dir).parent, run, "done" if code == 0 else "failed")
     if code != 0:
         raise ToxmixError(f"training exited with code {code}; run the same command again to resume")
     rows = read_metrics(run.metrics_file)

@@ -2,10 +2,13 @@
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from toxmix.core.locks import one_writer
+from toxmix.core.processes import child_dies_with_us
 from toxmix.core.settings import default_threads
 from train.record import RunRecord
 
@@ -49,7 +52,14 @@ def launch(run: RunRecord) -> int:
     if run.device == "cpu":
         # one process uses every core; several (gloo + DDP) exercise the distributed path and share the cores
         env["OMP_NUM_THREADS"] = str(max(1, default_threads() // run.nproc))
-    cmd = torchrun_command(run) if run.nproc > 1 or run.device == "cuda" else [
-        sys.executable, "-m", "train.entry", run.run_dir]
+    distributed = run.nproc > 1 or run.device == "cuda"
+    cmd = torchrun_command(run) if distributed else [sys.executable, "-m", "train.entry", run.run_dir]
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return subprocess.call(cmd, env=env)
+    # torchrun gets SIGTERM so that it stops its workers; a lone trainer is simply killed
+    preexec = child_dies_with_us(signal.SIGTERM if distributed else signal.SIGKILL)
+    return subprocess.call(cmd, env=env, preexec_fn=preexec)  # noqa: PLW1509 - only prctl runs before exec
+
+
+def run_writer(run_dir: str | Path, wait: bool = False):
+    """The one-writer lock of a run folder: a second trainer on it is refused (or waits with `wait`)."""
+    return one_writer(Path(run_dir) / "trainer.lock", f"run folder {run_dir}", wait)

@@ -8,6 +8,7 @@ from pathlib import Path
 from datatrove.executor.base import PipelineExecutor
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.processes import forks_die_with_us
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -24,6 +25,12 @@ class ExecutorConfig:
     slurm_mem_per_cpu_gb: int = 4
     slurm_options: dict = field(default_factory=dict)
     check_tools: bool = True
+
+    def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> None:
+        """Build the executor and run it; local processes it starts die with this one."""
+        executor = self.build(pipeline, tasks, logging_dir, job_name)
+        with forks_die_with_us():
+            executor.run()
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""

@@ -17,6 +17,7 @@ from mixer.corpus.store import CorpusLayout, check_name
 from mixer.corpus.writers.staging import StageShards
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
+from toxmix.core.locks import one_writer
 from toxmix.core.settings import DEFAULT_TOKENIZER
 from toxmix.core.tokenizer import hub_reachable, tokenizer_info
 
@@ -161,10 +162,18 @@ def _total(stat: dict | int | None) -> int:
     return int(stat["total"]) if isinstance(stat, dict) else int(stat)
 
 
-def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False) -> IngestSummary:
-    """Ingest the inputs as one source; re-running after a crash finishes only what is missing."""
+def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False, wait: bool = False) -> IngestSummary:
+    """Ingest the inputs as one source; re-running after a crash finishes only what is missing.
+
+    One ingest of a source at a time: another is refused, or waits its turn with `wait`.
+    """
     check_name("source", cfg.source)
     layout = CorpusLayout.at(cfg.corpus)
+    with one_writer(layout.lock("ingest", cfg.source), f"source {cfg.source!r}", wait):
+        return _ingest(cfg, executor, overwrite, layout)
+
+
+def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout: CorpusLayout) -> IngestSummary:
     fmt, inputs, skipped = expand_inputs(cfg.paths, cfg.format)
     skip_note = (f"skipped {len(skipped)} file(s) of no known format in the input folders: "
                  f"{', '.join(Path(s).name for s in skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
@@ -211,7 +220,7 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False)
     ]
     if executor.kind != "local":
         raise ToxmixError("ingest runs locally (use --workers); tag runs on Slurm or Ray")
-    executor.build(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}").run()
+    executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}")
     reader_paths = None if fmt == "hf" else [os.path.relpath(f, root) for f in inputs]
     finalize_source(layout, cfg.source, inputs, cfg.keep_fields, reader, reader_paths)
     summary = summarize(layout, cfg.source)

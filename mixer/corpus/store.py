@@ -58,6 +58,10 @@ class CorpusLayout:
     def staging(self, source: str) -> Path:
         return safe_join(self.root, "staging", source)
 
+    def lock(self, kind: str, name: str) -> Path:
+        """The one-writer lock of an output (`toxmix.core.locks`): an ingest source, a scorer table, a mixture."""
+        return safe_join(self.root, "locks", f"{kind}-{name}.lock")
+
     def logs(self, *parts: str) -> Path:
         return safe_join(self.root, "logs", *parts)
 

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from classifiers.spec import ScorerSpec, build_scorer
 from classifiers.step import ScoreDocuments
@@ -12,6 +12,7 @@ from mixer.corpus.store import FIELDS_SCORER, CorpusLayout, check_name
 from mixer.corpus.writers.attributes import WriteAttributes
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
+from toxmix.core.locks import writers
 
 
 @dataclass
@@ -23,10 +24,25 @@ class TagSummary:
     documents: int
     logging_dir: str
     skipped_tasks: int = 0
+    already_tagged: list[str] = field(default_factory=list)  # sources every scorer had scored with this model
 
 
-def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: ExecutorConfig) -> TagSummary:
-    """Tag the corpus; re-running after a crash finishes only the shards that are missing."""
+def is_tagged(layout: CorpusLayout, source: str, scorer: str, meta: dict) -> bool:
+    """Whether the scorer's table covers every shard of the source, written by the same model and labels."""
+    path = layout.scorer_meta(scorer)
+    finished = json.loads(path.read_text()).get(source) if path.is_file() else None
+    if not finished or (finished["version"], finished["labels"]) != (meta["version"], meta["labels"]):
+        return False
+    return len(list(layout.attributes(scorer, source).glob("*.parquet"))) == len(layout.shards(source))
+
+
+def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: ExecutorConfig, retag: bool = False,
+        wait: bool = False) -> TagSummary:
+    """Tag the corpus; re-running after a crash finishes only the shards that are missing.
+
+    Sources every scorer already covers with the same model are skipped unless `retag`. One tag per scorer table
+    at a time: another is refused, or waits with `wait`.
+    """
     layout = CorpusLayout.at(corpus, must_exist=True)
     if not specs:
         raise ToxmixError("no --scorer given; e.g. --scorer fasttext:models/toxicity.bin "
@@ -47,7 +63,19 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
         if scorer.name in scorers or scorer.name == FIELDS_SCORER:
             raise ToxmixError(f"two scorers would write the table {scorer.name!r}; give one a name=... option")
         scorers[scorer.name] = {"spec": str(spec), "version": scorer.version, "labels": scorer.labels}
+    locks = [(layout.lock("tag", name), f"scorer table {name!r}") for name in scorers]
+    with writers(locks, wait):
+        done = [] if retag else [s for s in chosen if all(is_tagged(layout, s, n, m) for n, m in scorers.items())]
+        todo = [s for s in chosen if s not in done]
+        if not todo:
+            return TagSummary(scorers, 0, 0, "", 0, already_tagged=done)
+        summary = _tag(layout, parsed, scorers, todo, executor)
+        summary.already_tagged = done
+        return summary
 
+
+def _tag(layout: CorpusLayout, parsed: list[ScorerSpec], scorers: dict[str, dict], chosen: list[str],
+         executor: ExecutorConfig) -> TagSummary:
     shards = [str(p.relative_to(layout.root)) for s in chosen for p in layout.shards(s)]
     key = hashlib.sha256(json.dumps([scorers, shards], sort_keys=True).encode()).hexdigest()[:16]
     logging_dir = layout.logs("tag", key)
@@ -62,7 +90,7 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
           for i, spec in enumerate(parsed)],
         WriteAttributes(str(layout.root), shards, {n: m["labels"] for n, m in scorers.items()}),
     ]
-    executor.build(pipeline, len(shards), logging_dir, "toxmix-tag").run()
+    executor.run(pipeline, len(shards), logging_dir, "toxmix-tag")
     if executor.kind != "local":
         return TagSummary(scorers, len(shards), 0, str(logging_dir), done_before)
 

@@ -43,7 +43,10 @@ def validate(manifest: ManifestArg) -> None:
 
 
 @app.command()
-def resolve(manifest: ManifestArg) -> None:
+def resolve(
+    manifest: ManifestArg,
+    wait: Annotated[bool, typer.Option(help="If another process is writing this mixture, wait for it instead of stopping.")] = False,
+) -> None:
     """Compile to DuckDB SQL, select documents in keyed-hash order to each budget, write M.lock.json.
 
     The selection is registered in the corpus catalog: see `mixtures` and `mixture_documents` in toxmix sql.
@@ -52,7 +55,7 @@ def resolve(manifest: ManifestArg) -> None:
     """
     from mixer.manifest.resolve import resolve as run_resolve
 
-    result = run_resolve(manifest)
+    result = run_resolve(manifest, wait=wait)
     out.print(_components_table(result.lock))
     out.print(f"wrote {result.lock_file} (selection sha256 {result.lock.selection.ids_sha256[:16]}...)")
 
@@ -61,6 +64,7 @@ def resolve(manifest: ManifestArg) -> None:
 def materialize(
     manifest: ManifestArg,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel shard writers; output is identical for any value.")] = 1,
+    wait: Annotated[bool, typer.Option(help="If another process is writing this mixture, wait for it instead of stopping.")] = False,
 ) -> None:
     """Write the locked selection as OLMo token files (uint16/uint32 .npy, EOS after each document).
 
@@ -70,7 +74,7 @@ def materialize(
     """
     from mixer.manifest.materialize import materialize as run_materialize
 
-    lock = run_materialize(manifest, workers=workers)
+    lock = run_materialize(manifest, workers=workers, wait=wait)
     mat = lock.materialized
     out.print(_components_table(lock))
     out.print(f"wrote {len(mat.shards)} shards, {mat.tokens:,} {mat.dtype} tokens to {mat.dir} "

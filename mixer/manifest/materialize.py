@@ -22,11 +22,12 @@ from mixer.corpus.catalog import open_catalog, sql_literal
 from mixer.corpus.writers.parquet_shard import write_table
 from mixer.manifest.lockfile import LabelMaskFile, Lock, Materialized, ShardFile, read_lock, verify_corpus, write_lock
 from mixer.manifest.outputs import claim_outputs
-from mixer.manifest.resolve import resolve
+from mixer.manifest.resolve import mixture_writer, resolve_unlocked
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from mixer.manifest.transforms import apply_transform, attribute_parts
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
+from toxmix.core.processes import die_with_parent
 from toxmix.core.settings import default_threads
 from toxmix.core.tokenizer import load_tokenizer
 
@@ -167,15 +168,24 @@ def write_shard(job: ShardJob) -> dict:
 
 def _init_worker(threads: int) -> None:
     os.environ["RAYON_NUM_THREADS"] = str(threads)
+    die_with_parent()
 
 
 def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress: bool = True,
-                lock: Lock | None = None) -> Lock:
+                lock: Lock | None = None, wait: bool = False) -> Lock:
     """Write the locked selection as token files; resumes, and re-runs give byte-identical shards.
 
-    Resolves first when there is no lock; a caller that has read the lock already passes it in.
+    Resolves first when there is no lock; a caller that has read the lock already passes it in. One writer per
+    mixture: another resolve or materialize of it is refused, or waited for with `wait`.
     """
     mf = as_manifest_file(manifest)
+    with mixture_writer(mf, wait):
+        if wait and lock is not None and mf.lock_path.is_file():
+            lock = read_lock(mf.lock_path)  # what the writer waited for left behind
+        return _materialize(mf, workers, progress, lock)
+
+
+def _materialize(mf: ManifestFile, workers: int, progress: bool, lock: Lock | None) -> Lock:
     spec = mf.manifest
     if lock is None and mf.lock_path.is_file():
         lock = read_lock(mf.lock_path)
@@ -185,7 +195,7 @@ def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress:
         layout = mf.corpus()
         verify_corpus(layout, lock.corpus)
     else:
-        resolved = resolve(mf)
+        resolved = resolve_unlocked(mf)
         lock, layout = resolved.lock, resolved.layout
     selection = layout.root / lock.selection.path
     out = claim_outputs(mf, layout)

@@ -25,6 +25,7 @@ from mixer.manifest.outputs import claim_outputs
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
+from toxmix.core.locks import one_writer
 
 
 @dataclass
@@ -58,9 +59,24 @@ def check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled:
     return available
 
 
-def resolve(manifest: str | Path | ManifestFile) -> Resolved:
-    """Resolve a manifest into a selection and a lock; the same inputs always give the same lock."""
-    checked = check_manifest(as_manifest_file(manifest))
+def mixture_writer(mf: ManifestFile, wait: bool = False):
+    """The one-writer lock of a mixture's selection, lock file and token files."""
+    return one_writer(mf.corpus().lock("mixture", mf.name), f"mixture {mf.name!r}", wait)
+
+
+def resolve(manifest: str | Path | ManifestFile, wait: bool = False) -> Resolved:
+    """Resolve a manifest into a selection and a lock; the same inputs always give the same lock.
+
+    One writer per mixture: another resolve or materialize of it is refused, or waited for with `wait`.
+    """
+    mf = as_manifest_file(manifest)
+    with mixture_writer(mf, wait):
+        return resolve_unlocked(mf)
+
+
+def resolve_unlocked(mf: ManifestFile) -> Resolved:
+    """`resolve`, for a caller that already holds the mixture's writer lock."""
+    checked = check_manifest(mf)
     mf, layout, compiled, con = checked.file, checked.layout, checked.compiled, checked.con
     spec = mf.manifest
     used_sources = {s for c in spec.components for s in c.sources}

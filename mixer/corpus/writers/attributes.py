@@ -11,6 +11,7 @@ from datatrove.pipeline.base import PipelineStep
 from classifiers.step import SCORES
 from mixer.corpus.store import CorpusLayout
 from mixer.corpus.writers.parquet_shard import ParquetShard
+from toxmix.core.processes import exit_with_parent_if_worker
 
 
 def attribute_schema(labels: list[str]) -> pa.Schema:
@@ -32,6 +33,7 @@ class WriteAttributes(PipelineStep):
         self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        exit_with_parent_if_worker()  # a killed command takes its pool workers with it
         _, source, shard = Path(self.shards[rank]).parts
         outputs = {
             name: ParquetShard(CorpusLayout.at(self.corpus).attributes(name, source) / shard,

@@ -10,6 +10,7 @@ from datatrove.pipeline.base import PipelineStep
 from mixer.corpus.records import FIELDS, N_TOKENS, ORIGIN, RAW, REJECT, is_rejected
 from mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, field_type
 from mixer.corpus.writers.parquet_shard import ParquetShard
+from toxmix.core.processes import exit_with_parent_if_worker
 
 STAGED_ROW = "toxmix_row"  # staging only: the record's row in its input file, for duplicate rejects
 
@@ -33,6 +34,7 @@ class StageShards(PipelineStep):
         self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        exit_with_parent_if_worker()  # a killed command takes its pool workers with it
         docs_name, rejects_name = staged_names(rank)
         out = Path(self.staging_dir)
         self._types: dict[str, pa.DataType] = {}
