@@ -1,6 +1,7 @@
 """The corpus store's commands: ingest, tag, sql, stats."""
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,15 @@ from toxmix.core.settings import DEFAULT_TOKENIZER
 
 SQL_FORMATS = ("table", "csv", "json", "parquet")
 CorpusOpt = Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory (created by ingest).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show datatrove's task logs (always kept in CORPUS/logs/).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Parallel worker processes (one task per shard).")]
+
+
+def _set_verbose(verbose: bool) -> None:
+    """Pass --verbose to datatrove's task loggers, here and in worker processes (they read the environment)."""
+    from mixer.corpus.quiet import VERBOSE_ENV
+
+    os.environ[VERBOSE_ENV] = "1" if verbose else "0"
 
 
 def ingest(
@@ -34,6 +43,7 @@ def ingest(
     workers: WorkersOpt = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing source of this name.")] = False,
     wait: Annotated[bool, typer.Option(help="If another ingest is writing this source, wait for it instead of stopping.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Read documents into the corpus store as SOURCE, counting tokens and keeping every rejected record.
 
@@ -41,6 +51,8 @@ def ingest(
     """
     from mixer.corpus.ingest import IngestConfig
     from mixer.corpus.ingest import ingest as run_ingest
+
+    _set_verbose(verbose)
 
     cfg = IngestConfig(source=source, paths=list(paths), corpus=str(corpus), format=format,
                        text_field=text_field, id_field=id_field or None, keep_fields=tuple(keep_field or ()),
@@ -69,6 +81,7 @@ def tag(
     slurm_time: Annotated[str, typer.Option(help="Slurm time limit per job.")] = "24:00:00",
     retag: Annotated[bool, typer.Option(help="Score sources again although this model already scored them.")] = False,
     wait: Annotated[bool, typer.Option(help="If another tag is writing one of these tables, wait for it instead of stopping.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Score every document with each scorer and write one attribute table per scorer.
 
@@ -78,6 +91,8 @@ def tag(
     Example: toxmix tag --corpus corpus --scorer fasttext:models/toxicity.bin
     """
     from mixer.corpus.tag import tag as run_tag
+
+    _set_verbose(verbose)
 
     cfg = ExecutorConfig(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
     summary = run_tag(str(corpus), list(scorer), list(source or ()), cfg, retag=retag, wait=wait)

@@ -117,3 +117,18 @@ def test_files_of_no_known_format_in_a_folder_are_listed_as_skipped(tmp_path, ca
     _ingest_and_read(tmp_path, folder)
     said = capsys.readouterr().out
     assert "skipped 2 file(s) of no known format" in said and "data.txt" in said and "data.xml" in said
+
+
+def test_datatrove_logs_stay_in_the_log_folder_unless_verbose(tmp_path, capfd, fasttext_model):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "text": f"document {i}"}) + "\n" for i in range(50)))
+    corpus = tmp_path / "c"
+    for workers in ("1", "2"):
+        assert run_cli("ingest", f"s{workers}", data, "--corpus", corpus, "--workers", workers) == 0
+        err = capfd.readouterr().err
+        assert " | INFO " not in err and "SUCCESS" not in err and "Stats" not in err
+        assert "Launching pipeline" in (corpus / "logs/ingest" / f"s{workers}" / "logs/task_00000.log").read_text()
+    assert run_cli("tag", "--corpus", corpus, "--scorer", f"fasttext:{fasttext_model}") == 0
+    assert " | INFO " not in capfd.readouterr().err
+    assert run_cli("ingest", "s3", data, "--corpus", corpus, "--verbose") == 0
+    assert " | INFO " in capfd.readouterr().err

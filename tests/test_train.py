@@ -227,7 +227,8 @@ def test_a_killed_train_takes_its_trainer_along_and_a_run_folder_has_one_trainer
     trainers = _children(proc.pid)
     assert trainers
     assert run_cli(*args) == 2  # a second trainer on the same folder
-    assert f"run folder {run_dir} is being written by another toxmix process (pid {proc.pid})" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"run folder {run_dir} is being written by another toxmix process (pid {proc.pid})" in err
     os.kill(proc.pid, signal.SIGKILL)  # only the command; its trainer must follow
     proc.wait()
     _wait_until(lambda: not any(_alive(p) for p in trainers), 30)

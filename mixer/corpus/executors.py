@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datatrove.executor.base import PipelineExecutor
 
+from mixer.corpus.quiet import quiet_console
 from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import forks_die_with_us
 
@@ -29,7 +30,7 @@ class ExecutorConfig:
     def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> None:
         """Build the executor and run it; local processes it starts die with this one."""
         executor = self.build(pipeline, tasks, logging_dir, job_name)
-        with forks_die_with_us():
+        with forks_die_with_us(), quiet_console():
             executor.run()
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:

@@ -8,6 +8,7 @@ import pyarrow as pa
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+import mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
 from classifiers.step import SCORES
 from mixer.corpus.store import CorpusLayout
 from mixer.corpus.writers.parquet_shard import ParquetShard

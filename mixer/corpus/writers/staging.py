@@ -7,6 +7,7 @@ import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+import mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
 from mixer.corpus.records import FIELDS, N_TOKENS, ORIGIN, RAW, REJECT, is_rejected
 from mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, field_type
 from mixer.corpus.writers.parquet_shard import ParquetShard
