@@ -46,3 +46,33 @@ def peak_rss_mb() -> float:
 def report(name: str, figures: dict) -> None:
     """Print figures as one JSON line (copied into BENCHMARKS.md)."""
     print(json.dumps({"benchmark": name, **figures}, indent=None))
+
+
+def alternating(pairs: int, bare, ours) -> dict:
+    """Time `bare()` and `ours()` in `pairs` alternating pairs (which runs first flips each pair), so a busy
+    spell slows both sides alike; returns the median and range of the per-pair ratio bare/ours (> 1: ours is
+    faster) and the median seconds of each side."""
+    import statistics
+
+    ratios, bare_s, ours_s = [], [], []
+    for i in range(pairs):
+        order = (("bare", bare), ("ours", ours)) if i % 2 == 0 else (("ours", ours), ("bare", bare))
+        seconds = {}
+        for name, fn in order:
+            with timer() as t:
+                fn()
+            seconds[name] = t["seconds"]
+        bare_s.append(seconds["bare"])
+        ours_s.append(seconds["ours"])
+        ratios.append(seconds["bare"] / seconds["ours"])
+    return {"pairs": pairs, "ratio_median": round(statistics.median(ratios), 3),
+            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "bare_s_median": round(statistics.median(bare_s), 3), "ours_s_median": round(statistics.median(ours_s), 3),
+            "ratios": [round(r, 3) for r in ratios]}
+
+
+def machine_load() -> float:
+    """The 1-minute load average, recorded beside each figure to say when the machine was busy."""
+    import os
+
+    return round(os.getloadavg()[0], 2)

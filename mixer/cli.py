@@ -31,7 +31,7 @@ def _set_verbose(verbose: bool) -> None:
 
 def ingest(
     source: Annotated[str, typer.Argument(help="Name of the source, e.g. c4 or stormfront.")],
-    paths: Annotated[list[str], typer.Argument(help="Input files or folders (or one hub id / folder with --format hf).")],
+    paths: Annotated[list[str], typer.Argument(help="Input files or folders, local or as fsspec URLs (s3://bucket/c4/, hf://datasets/..., memory://...); or one hub id / folder with --format hf.")],
     corpus: CorpusOpt,
     format: Annotated[str | None, typer.Option("--format", "-f", help="jsonl|parquet|csv|warc|hf; guessed from file names by default.")] = None,
     text_field: Annotated[str, typer.Option(help="Field holding the document text.")] = "text",

@@ -132,3 +132,26 @@ def test_datatrove_logs_stay_in_the_log_folder_unless_verbose(tmp_path, capfd, f
     assert " | INFO " not in capfd.readouterr().err
     assert run_cli("ingest", "s3", data, "--corpus", corpus, "--verbose") == 0
     assert " | INFO " in capfd.readouterr().err
+
+
+def test_an_fsspec_url_ingests_the_same_bytes_as_a_path(tmp_path):
+    import fsspec
+    from conftest import tree_digest
+
+    data = "".join(json.dumps({"id": str(i), "text": f"document {i} " * (1 + i % 9)}) + "\n" for i in range(300))
+    local = tmp_path / "in"
+    (local / "sub").mkdir(parents=True)
+    (local / "sub" / "a.jsonl.gz").write_bytes(gzip.compress(data.encode(), mtime=0))
+    (local / "b.jsonl").write_text(data.replace('"id": "', '"id": "b') + "not json\n")
+    memory = fsspec.filesystem("memory")
+    for name in ("sub/a.jsonl.gz", "b.jsonl"):
+        memory.pipe(f"/toxmix-test/{name}", (local / name).read_bytes())
+    digests = {}
+    for kind, given in (("path", local), ("file-url", f"file://{local}"), ("memory-url", "memory://toxmix-test")):
+        corpus = tmp_path / kind
+        assert run_cli("ingest", "s", given, "--corpus", corpus) == 0
+        digests[kind] = {k: v for k, v in tree_digest(corpus).items() if k.startswith(("documents", "rejected"))}
+    assert len(digests["path"]) == 4 and digests["path"] == digests["file-url"] == digests["memory-url"]
+    assert run_query(str(tmp_path / "memory-url"), "SELECT file, reason FROM rejected").fetchall() == [
+        ("b.jsonl", "malformed_json")]
+    assert run_cli("ingest", "t", "memory://toxmix-test/nothing-here", "--corpus", tmp_path / "x") == 2

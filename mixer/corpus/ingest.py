@@ -1,7 +1,6 @@
 """`toxmix ingest`: read raw documents into the corpus store, counting tokens and keeping every reject."""
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +10,8 @@ import duckdb
 from mixer.corpus.catalog import sql_literal
 from mixer.corpus.executors import ExecutorConfig
 from mixer.corpus.finalize import finalize_source
-from mixer.corpus.readers import FORMATS, build_reader, guess_format
+from mixer.corpus.inputs import expand_inputs, fingerprint, input_root, relative_to
+from mixer.corpus.readers import build_reader
 from mixer.corpus.steps.count_tokens import CountTokens
 from mixer.corpus.store import CorpusLayout, check_name
 from mixer.corpus.writers.staging import StageShards
@@ -19,7 +19,7 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
 from toxmix.core.locks import one_writer
 from toxmix.core.settings import DEFAULT_TOKENIZER
-from toxmix.core.tokenizer import hub_reachable, tokenizer_info
+from toxmix.core.tokenizer import tokenizer_info
 
 VERSION = 1
 
@@ -57,69 +57,6 @@ class IngestSummary:
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
-
-
-def expand_inputs(paths: list[str], fmt: str | None) -> tuple[str, list[str], list[str]]:
-    """The format, the sorted list of input files (or the one dataset, for hf), and the files inside input folders
-    that were skipped for having no known format."""
-    if fmt is not None and fmt not in FORMATS:
-        raise ToxmixError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    if fmt == "hf":
-        if len(paths) != 1:
-            raise ToxmixError("--format hf takes exactly one dataset (a hub id or a local directory)")
-        return fmt, [_hf_dataset(paths[0])], []
-    files: list[Path] = []
-    skipped: list[Path] = []
-    for p in paths:
-        path = Path(p).expanduser()
-        if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.is_file() and (fmt or guess_format(f)))
-            skipped += sorted(f for f in path.rglob("*") if f.is_file() and not fmt and not guess_format(f))
-            if not found:
-                raise ToxmixError(f"no input files of a known format under {path}")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ToxmixError(f"input path does not exist: {p}")
-    formats = {fmt} if fmt else {guess_format(f) for f in files}
-    if None in formats:
-        unknown = next(f for f in files if guess_format(f) is None)
-        raise ToxmixError(f"cannot tell the format of {unknown}; pass --format ({', '.join(FORMATS)})")
-    if len(formats) > 1:
-        raise ToxmixError(f"inputs mix formats {sorted(formats)}; ingest each format separately or pass --format")
-    resolved = sorted({str(f.resolve()) for f in files})
-    return formats.pop(), resolved, [str(f) for f in skipped]
-
-
-def _hf_dataset(spec: str) -> str:
-    """A local dataset folder (resolved) or a hub id that can be read: checked now, not after a traceback."""
-    local = Path(spec).expanduser()
-    if local.exists():
-        if not local.is_dir():
-            raise ToxmixError(f"--format hf reads a dataset folder or a hub id, and {spec} is a file; "
-                              "drop --format hf to read it as a file")
-        return str(local.resolve())
-    if spec.startswith(("/", ".", "~")) or spec.count("/") > 1:
-        raise ToxmixError(f"--format hf: no such dataset folder {spec}")
-    if not hub_reachable():
-        from huggingface_hub import snapshot_download
-
-        try:
-            snapshot_download(spec, repo_type="dataset", local_files_only=True)
-        except Exception:  # noqa: BLE001 - not cached, or not a repo id at all
-            raise ToxmixError(f"--format hf: {spec!r} is not a local folder, not in the hub cache, and the hub is "
-                              "unreachable; pass a folder written by datasets' save_to_disk or of data files"
-                              ) from None
-    return spec
-
-
-def _fingerprint(files: list[str]) -> list[list]:
-    out = []
-    for f in files:
-        st = os.stat(f) if os.path.exists(f) else None
-        out.append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
-    return out
 
 
 def _clear_source(layout: CorpusLayout, source: str) -> None:
@@ -180,7 +117,7 @@ def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout
                  "(name them with --format to read them)") if skipped else None
     tok = tokenizer_info(cfg.tokenizer)
     run = {"version": VERSION, "config": asdict(cfg) | {"paths": inputs, "format": fmt, "corpus": None},
-           "inputs": _fingerprint(inputs) if fmt != "hf" else inputs, "tokenizer": asdict(tok)}
+           "inputs": fingerprint(inputs) if fmt != "hf" else inputs, "tokenizer": asdict(tok)}
     run = json.loads(json.dumps(run))  # as it reads back from run.json
     run_file = layout.logs("ingest", cfg.source, "run.json")
     meta_file = layout.source_meta(cfg.source)
@@ -206,9 +143,9 @@ def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout
     if fmt == "hf":
         root, paths_file, tasks = inputs[0], None, 1
     else:
-        root = os.path.commonpath([os.path.dirname(f) for f in inputs])
+        root = input_root(inputs)
         paths_file = layout.logs("ingest", cfg.source, "paths.txt")
-        paths_file.write_text("".join(os.path.relpath(f, root) + "\n" for f in inputs))
+        paths_file.write_text("".join(relative_to(f, root) + "\n" for f in inputs))
         paths_file = str(paths_file)
         tasks = len(inputs)
     reader = build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
@@ -221,7 +158,7 @@ def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout
     if executor.kind != "local":
         raise ToxmixError("ingest runs locally (use --workers); tag runs on Slurm or Ray")
     executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}")
-    reader_paths = None if fmt == "hf" else [os.path.relpath(f, root) for f in inputs]
+    reader_paths = None if fmt == "hf" else [relative_to(f, root) for f in inputs]
     finalize_source(layout, cfg.source, inputs, cfg.keep_fields, reader, reader_paths)
     summary = summarize(layout, cfg.source)
     if summary.records_in != summary.stored + summary.rejected_total:

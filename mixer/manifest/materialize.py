@@ -133,7 +133,7 @@ def write_shard(job: ShardJob) -> dict:
                 texts[j] = apply_transform(t, texts[j], rows[f"t{i}"][j])
     tok = load_tokenizer(manifest.tokenizer)
     encodings = tok.encode_batch_fast(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e.ids) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
+    lengths = np.fromiter((len(e) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
     if not manifest.transforms:
         bad = np.flatnonzero(lengths != np.asarray(rows["tokens"], dtype=np.int64))
         if len(bad):

@@ -28,6 +28,6 @@ class CountTokens(PipelineStep):
             with self.track_time(unit="batch"):
                 encodings = tok.encode_batch_fast([d.text for d in kept], add_special_tokens=False)
                 for doc, enc in zip(kept, encodings, strict=True):
-                    doc.metadata[N_TOKENS] = len(enc.ids)
+                    doc.metadata[N_TOKENS] = len(enc)  # len(enc.ids) would build a list
             self.stat_update("tokens", value=sum(d.metadata[N_TOKENS] for d in kept))
             yield from batch
