@@ -4,11 +4,14 @@ A synthetic store of N documents (two sources, half each, 8 shards per source) w
 The hand-written query is the core of any such selection: a running token sum in md5 order per source,
 cut at the budget. toxmix also checks feasibility, writes the ordered selection, hashes it, fingerprints
 the corpus files, writes the lock and registers the mixture. Each measurement runs in a fresh process.
-Run: .venv/bin/python benchmarks/bench_resolve.py --docs 1000000 10000000
+Alternating pairs of fresh processes (order flipped each pair); medians and the range of the per-pair ratio.
+Run: .venv/bin/python benchmarks/bench_resolve.py --docs 1000000 10000000 [--pairs 5]
 """
 
 import argparse
 import json
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from common import peak_rss_mb, report
+from common import machine_load, peak_rss_mb, report
 
 from toxmix.core.files import write_json
 from toxmix.core.tokenizer import tokenizer_info
@@ -58,7 +61,9 @@ def build_store(root: Path, n_docs: int) -> dict:
 def baseline(corpus: Path, budget: int) -> None:
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2})
+    from toxmix.core.settings import default_threads
+
+    con = duckdb.connect(config={"threads": default_threads()})  # as many as toxmix's catalog uses
     docs, attrs = corpus / "documents/*/*.parquet", corpus / "attributes/fasttext_toxicity/*/*.parquet"
     n = con.execute(f"""
         SELECT count(*) FROM (
@@ -89,6 +94,7 @@ def _measure(kind: str, target: Path, budget: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--pairs", type=int, default=5, help="alternating pairs (fresh processes) per size")
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
     if args.child:
@@ -103,13 +109,25 @@ def main() -> None:
         manifest.write_text(yaml.safe_dump({"name": "bench", "corpus": str(corpus), "seed": 1, "components": [
             {"name": "clean", "source": "web", "where": "fasttext_toxicity.toxic < 0.5", "tokens": budget},
             {"name": "toxic", "source": "forum", "tokens": budget}]}))
-        base = _measure("baseline", corpus, budget)
-        ours = _measure("toxmix", manifest, budget)
+        runs = {"baseline": [], "toxmix": []}
+        load = [machine_load()]
+        for i in range(args.pairs):
+            order = ("baseline", "toxmix") if i % 2 == 0 else ("toxmix", "baseline")
+            for kind in order:
+                runs[kind].append(_measure(kind, corpus if kind == "baseline" else manifest, budget))
+        load.append(machine_load())
+        ratios = [t["seconds"] / b["seconds"] for b, t in zip(runs["baseline"], runs["toxmix"], strict=True)]
+        med = statistics.median
         report("resolve_two_components", {
-            "docs": n_docs, "baseline_s": round(base["seconds"], 2), "baseline_peak_mb": round(base["peak_rss_mb"]),
-            "toxmix_s": round(ours["seconds"], 2), "toxmix_peak_mb": round(ours["peak_rss_mb"]),
-            "time_ratio": round(ours["seconds"] / base["seconds"], 2),
+            "docs": n_docs, "pairs": args.pairs, "load_before_after": load,
+            "baseline_s_median": round(med(r["seconds"] for r in runs["baseline"]), 2),
+            "toxmix_s_median": round(med(r["seconds"] for r in runs["toxmix"]), 2),
+            "time_ratio_median": round(med(ratios), 3),
+            "time_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "baseline_peak_mb_median": round(med(r["peak_rss_mb"] for r in runs["baseline"])),
+            "toxmix_peak_mb_median": round(med(r["peak_rss_mb"] for r in runs["toxmix"])),
         })
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

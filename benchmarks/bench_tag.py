@@ -1,7 +1,7 @@
 """Tagging throughput: `toxmix tag` (read shards, score, write attributes) vs the exact fastText call it makes,
 `model.predict(lines, k=len(labels))` over the same batches of Dolma-style lines (newlines as spaces).
 
-Uses a Dolma-shaped fastText model (2M buckets x dim 100, ~830 MB) trained on the shared labelled data. Two
+Uses a Dolma-shaped fastText model (word bigrams, 2M buckets x dim 100, ~830 MB) trained on the shared labelled data. Two
 harnesses, each alternating pairs (order flipped each pair), medians and ranges of the per-pair ratio:
 - in process: the model loaded once on each side; `tag(..., retag=True)` rewrites the attribute tables;
 - whole processes: `python -m toxmix.cli tag --retag` vs a Python process that loads the model and runs the
@@ -54,7 +54,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-tag-"))
     model_path = work / "toxicity.bin"
     with timer() as t_train:
-        train_fasttext(study_recipe(), str(model_path), FastTextParams(bucket=args.bucket))
+        train_fasttext(study_recipe(), str(model_path), FastTextParams(bucket=args.bucket, word_ngrams=2))
     c4_copies(work / "in", args.copies)
     corpus = work / "corpus"
     ingest(IngestConfig("c4", [str(work / "in")], str(corpus)), ExecutorConfig())
@@ -67,12 +67,13 @@ def main() -> None:
     load = [machine_load()]
     in_process = alternating(args.pairs, lambda: bare_loop(bare_model, texts),
                              lambda: tag(str(corpus), [spec], None, ExecutorConfig(workers=1), retag=True))
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    print("in process:", in_process, flush=True)
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # as toxmix's own children run; the bare script needs its folder
     bench_dir = Path(__file__).resolve().parent
     bare_cmd = [sys.executable, str(bench_dir / "bench_tag.py"), "--bare-process", str(model_path), str(shard)]
     tag_cmd = [sys.executable, "-m", "toxmix.cli", "tag", "-c", str(corpus), "-s", spec, "--retag"]
     processes = alternating(
-        args.pairs, lambda: subprocess.run(bare_cmd, check=True, env=env, capture_output=True),
+        args.pairs, lambda: subprocess.run(bare_cmd, check=True, capture_output=True),
         lambda: subprocess.run(tag_cmd, check=True, env=env, capture_output=True))
     load.append(machine_load())
     n = len(texts)

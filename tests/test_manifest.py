@@ -344,3 +344,17 @@ def test_bad_outputs_are_refused_before_anything_is_written(tmp_path, demo_corpu
     assert not path.with_name(f"{path.stem}.lock.json").exists()
     assert not (demo_corpus / "mixtures" / f"{path.stem}.parquet").exists()
     assert not (tmp_path / "somewhere").exists()
+
+
+def test_a_damaged_selection_file_is_selected_again_not_trusted(tmp_path, demo_corpus):
+    path = write_manifest(tmp_path, demo_corpus, [{**CLEAN, "tokens": 30_000}])
+    first = materialize(path, progress=False)
+    selection = demo_corpus / first.selection.path
+    table = pq.read_table(selection)
+    pq.write_table(table.slice(0, table.num_rows // 2), selection)  # truncated, as by a crash or a bad copy
+    again = materialize(path, progress=False)
+    assert pq.read_table(selection).equals(table)
+    assert again.selection.ids_sha256 == first.selection.ids_sha256
+    assert again.materialized.digest == first.materialized.digest
+    selection.unlink()
+    assert materialize(path, progress=False).materialized.digest == first.materialized.digest

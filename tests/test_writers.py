@@ -103,6 +103,13 @@ def test_tag_scores_only_what_lacks_the_table(small_corpus, fasttext_model, shar
     assert {p: p.stat().st_mtime_ns for p in before} == before  # c4's table was not rewritten
     assert run_cli("tag", "-c", small_corpus, "-s", spec, "--retag") == 0
     assert "tagged 12,944 documents in 2 shards" in capsys.readouterr().out
+    assert all(p.stat().st_mtime_ns != t for p, t in before.items())  # scored again, not skipped by a marker
+    # a source ingested again loses its scores; tag writes them again although its task once completed
+    assert run_cli("ingest", "storm", shared / "data/stormfront/stormfront.jsonl.gz", "-c", small_corpus, "-k",
+                   "label", "--overwrite") == 0
+    assert not (small_corpus / "attributes" / "tox" / "storm").exists()
+    assert run_cli("tag", "-c", small_corpus, "-s", spec) == 0
+    assert (small_corpus / "attributes" / "tox" / "storm" / "00000.parquet").is_file()
 
 
 def test_a_second_writer_of_a_mixture_is_refused(tmp_path, demo_corpus, capsys):

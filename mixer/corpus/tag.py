@@ -3,6 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from classifiers.spec import ScorerSpec, build_scorer
 from classifiers.step import ScoreDocuments
@@ -69,20 +70,25 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
         todo = [s for s in chosen if s not in done]
         if not todo:
             return TagSummary(scorers, 0, 0, "", 0, already_tagged=done)
-        summary = _tag(layout, parsed, scorers, todo, executor)
+        summary = _tag(layout, parsed, scorers, todo, executor, retag)
         summary.already_tagged = done
         return summary
 
 
 def _tag(layout: CorpusLayout, parsed: list[ScorerSpec], scorers: dict[str, dict], chosen: list[str],
-         executor: ExecutorConfig) -> TagSummary:
+         executor: ExecutorConfig, retag: bool) -> TagSummary:
     shards = [str(p.relative_to(layout.root)) for s in chosen for p in layout.shards(s)]
     key = hashlib.sha256(json.dumps([scorers, shards], sort_keys=True).encode()).hexdigest()[:16]
     logging_dir = layout.logs("tag", key)
     logging_dir.mkdir(parents=True, exist_ok=True)
     paths_file = logging_dir / "shards.txt"
     paths_file.write_text("".join(f"{s}\n" for s in shards))
-    done_before = len(list((logging_dir / "completions").glob("*"))) if (logging_dir / "completions").is_dir() else 0
+    completions = logging_dir / "completions"
+    for rank, shard in enumerate(shards):
+        _, source, name = Path(shard).parts
+        if retag or not all((layout.attributes(n, source) / name).is_file() for n in scorers):
+            (completions / f"{rank:05d}").unlink(missing_ok=True)  # a marker is no proof: redo what is not there
+    done_before = len(list(completions.glob("*"))) if completions.is_dir() else 0
 
     pipeline = [
         StoreShardReader(str(layout.root), paths_file=str(paths_file), batch_size=4096),

@@ -138,19 +138,24 @@ def toxmix_version() -> str:
     return version("toxmix")
 
 
+def update_ids_sha256(h: "hashlib._Hash", batch: pa.RecordBatch) -> None:
+    """Feed `component\tsource\tid\tepoch\n` of every row of a selection batch to `h`, in order."""
+    cols = [batch.column(name).cast(pa.string()) for name in ("component", "source", "id", "epoch")]
+    lines = pc.binary_join_element_wise(*cols, "\t")
+    lines = pc.binary_join_element_wise(lines, pa.scalar("\n"), "")
+    lines = lines.cast(pa.large_string())
+    _, offsets, data = lines.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int64, count=lines.offset + len(lines) + 1)
+    if data is not None:
+        h.update(memoryview(data)[offs[lines.offset]:offs[-1]])
+
+
 def selection_ids_sha256(path: Path) -> str:
-    """sha256 over `component\\tsource\\tid\\tepoch\\n` for every selected row, in selection order."""
+    """sha256 over `component\tsource\tid\tepoch\n` for every selected row, in selection order."""
     h = hashlib.sha256()
     pf = pq.ParquetFile(path)
     for batch in pf.iter_batches(columns=["component", "source", "id", "epoch"], batch_size=1 << 16):
-        cols = [batch.column(i).cast(pa.string()) for i in range(4)]
-        lines = pc.binary_join_element_wise(*cols, "\t")
-        lines = pc.binary_join_element_wise(lines, pa.scalar("\n"), "")
-        lines = lines.cast(pa.large_string())
-        _, offsets, data = lines.buffers()
-        offs = np.frombuffer(offsets, dtype=np.int64, count=lines.offset + len(lines) + 1)
-        if data is not None:
-            h.update(memoryview(data)[offs[lines.offset]:offs[-1]])
+        update_ids_sha256(h, batch)
     return h.hexdigest()
 
 

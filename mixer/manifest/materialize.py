@@ -20,7 +20,16 @@ from rich.progress import Progress
 
 from mixer.corpus.catalog import open_catalog, sql_literal
 from mixer.corpus.writers.parquet_shard import write_table
-from mixer.manifest.lockfile import LabelMaskFile, Lock, Materialized, ShardFile, read_lock, verify_corpus, write_lock
+from mixer.manifest.lockfile import (
+    LabelMaskFile,
+    Lock,
+    Materialized,
+    ShardFile,
+    read_lock,
+    selection_ids_sha256,
+    verify_corpus,
+    write_lock,
+)
 from mixer.manifest.outputs import claim_outputs
 from mixer.manifest.resolve import mixture_writer, resolve_unlocked
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
@@ -194,7 +203,10 @@ def _materialize(mf: ManifestFile, workers: int, progress: bool, lock: Lock | No
     if lock is not None:
         layout = mf.corpus()
         verify_corpus(layout, lock.corpus)
-    else:
+        selection = layout.root / lock.selection.path
+        if not selection.is_file() or selection_ids_sha256(selection) != lock.selection.ids_sha256:
+            lock = None  # the selection file is gone or not the one the lock hashed: select again
+    if lock is None:
         resolved = resolve_unlocked(mf)
         lock, layout = resolved.lock, resolved.layout
     selection = layout.root / lock.selection.path

@@ -1,9 +1,13 @@
 """`toxmix manifest resolve`: compile, select to budget in hash order, lock, and register the mixture."""
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mixer.corpus.catalog import sql_literal
 from mixer.corpus.store import CorpusLayout
@@ -16,8 +20,8 @@ from mixer.manifest.lockfile import (
     ManifestRef,
     Selection,
     corpus_fingerprint,
-    selection_ids_sha256,
     toxmix_version,
+    update_ids_sha256,
     write_lock,
 )
 from mixer.manifest.mixtures import register_mixture
@@ -59,6 +63,32 @@ def check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled:
     return available
 
 
+def write_selection(batches: pa.RecordBatchReader, path: Path) -> tuple[str, dict[str, tuple[int, int, int]]]:
+    """Stream the hash-ordered selection to Parquet with its position column, in one pass that also hashes the
+    ids and counts (docs, tokens, epochs used) per component; the file appears whole or not at all."""
+    digest = hashlib.sha256()
+    counts: dict[str, list] = {}
+    pos = 0
+    with atomic_path(path) as tmp:
+        schema = batches.schema.append(pa.field("pos", pa.int64()))
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in batches:
+                n = batch.num_rows
+                batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(np.arange(pos, pos + n))], schema=schema)
+                writer.write_batch(batch)
+                update_ids_sha256(digest, batch)
+                grouped = pa.Table.from_batches([batch]).group_by("component").aggregate(
+                    [("tokens", "sum"), ("tokens", "count"), ("epoch", "distinct")])
+                for comp, tokens, docs, epochs in zip(*(grouped.column(c).to_pylist() for c in (
+                        "component", "tokens_sum", "tokens_count", "epoch_distinct")), strict=True):
+                    entry = counts.setdefault(comp, [0, 0, set()])
+                    entry[0] += docs
+                    entry[1] += tokens
+                    entry[2].update(epochs)
+                pos += n
+    return digest.hexdigest(), {c: (d, t, len(e)) for c, (d, t, e) in counts.items()}
+
+
 def mixture_writer(mf: ManifestFile, wait: bool = False):
     """The one-writer lock of a mixture's selection, lock file and token files."""
     return one_writer(mf.corpus().lock("mixture", mf.name), f"mixture {mf.name!r}", wait)
@@ -85,16 +115,9 @@ def resolve_unlocked(mf: ManifestFile) -> Resolved:
 
     selection = layout.selection(spec.name)
     union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)
-    with atomic_path(selection) as tmp:
-        con.execute(
-            f"COPY (SELECT {sql_literal(spec.name)} AS mixture, component, source, id, tokens, epoch, h, "
-            f"row_number() OVER (ORDER BY h) - 1 AS pos FROM ({union}) ORDER BY h) "
-            f"TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
-        )
-    per_component = {name: (int(d), int(t), int(e)) for name, d, t, e in con.execute(
-        "SELECT component, count(*), sum(tokens), count(DISTINCT epoch) "
-        f"FROM read_parquet({sql_literal(str(selection))}) "
-        "GROUP BY component").fetchall()}
+    ordered = con.sql(f"SELECT {sql_literal(spec.name)} AS mixture, component, source, id, tokens, epoch, h "
+                      f"FROM ({union}) ORDER BY h")
+    ids_sha256, per_component = write_selection(ordered.to_arrow_reader(1 << 17), selection)
     con.close()
 
     read_files = [p for s in used_sources for p in layout.shards(s)]
@@ -118,7 +141,7 @@ def resolve_unlocked(mf: ManifestFile) -> Resolved:
         selection=Selection(path=str(selection.relative_to(layout.root)),
                             docs=sum(v.docs for v in components.values()),
                             tokens=sum(v.tokens for v in components.values()),
-                            ids_sha256=selection_ids_sha256(selection)),
+                            ids_sha256=ids_sha256),
     )
     lock = write_lock(mf.lock_path, lock)
     register_mixture(layout, lock)
