@@ -1,8 +1,8 @@
 """Tagging throughput: `toxmix tag` (read shards, score, write attributes) vs the exact fastText call it makes,
 `model.predict(lines, k=len(labels))` over the same batches of Dolma-style lines (newlines as spaces).
 
-Uses a Dolma-shaped fastText model (word bigrams, 2M buckets x dim 100, ~830 MB) trained on the shared labelled data. Two
-harnesses, each alternating pairs (order flipped each pair), medians and ranges of the per-pair ratio:
+Uses a Dolma-shaped fastText model (word bigrams, 2M buckets x dim 100, ~830 MB) trained on the shared labelled
+data. Two harnesses, each alternating pairs (order flipped each pair), medians and ranges of the per-pair ratio:
 - in process: the model loaded once on each side; `tag(..., retag=True)` rewrites the attribute tables;
 - whole processes: `python -m toxmix.cli tag --retag` vs a Python process that loads the model and runs the
   bare loop, so start-up and model loading count on both sides.
