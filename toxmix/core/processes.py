@@ -13,6 +13,7 @@ from functools import lru_cache
 
 _PR_SET_PDEATHSIG = 1
 _forks_follow = False  # set while a pipeline runs: every Python fork of this process dies with it
+_watching = False  # this worker already watches the command that asked for it
 
 
 @lru_cache(maxsize=1)
@@ -61,13 +62,14 @@ def exit_with_parent_if_worker() -> None:
     Under forkserver a worker's parent is the fork server, which outlives a killed command, so the worker also
     watches the requesting process's sentinel (closed by the kernel when it dies).
     """
+    global _watching
     parent = _parent_process()
-    if parent is None or getattr(_parent_process, "watching", False):
+    if parent is None or _watching:
         return
     die_with_parent()
     sentinel = getattr(parent, "sentinel", None)
     if sentinel is not None:
-        _parent_process.watching = True
+        _watching = True
         threading.Thread(target=_exit_when_closed, args=(sentinel,), daemon=True, name="toxmix-parent-watch").start()
 
 
