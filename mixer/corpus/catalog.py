@@ -94,15 +94,13 @@ def spill_dir() -> str:
     return path
 
 
-def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT,
-                 threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill.
-
-    DuckDB uses the cores this process may use (`default_threads`) unless `threads` says otherwise.
-    """
+def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                 spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill, using
+    the cores this process may use (`default_threads`)."""
     layout = CorpusLayout.at(corpus, must_exist=True)
     try:
-        con = duckdb.connect(":memory:", config={"threads": threads or default_threads(), "memory_limit": memory_limit,
+        con = duckdb.connect(":memory:", config={"threads": default_threads(), "memory_limit": memory_limit,
                                                  "max_temp_directory_size": spill_limit,
                                                  "temp_directory": spill_dir()})
     except duckdb.Error as e:
@@ -141,12 +139,7 @@ def _first_line(e: Exception, most: int = 300) -> str:
 def run_query(corpus: str, sql: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
               spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyRelation:
     """Run one confined, read-only query against the corpus catalog (lazily: fetch it under `bounded`)."""
-    confine_query(sql)
-    con = open_catalog(corpus, memory_limit, spill_limit)
-    try:
-        return con.sql(sql)
-    except duckdb.Error as e:
-        raise ToxmixError(f"query failed: {_first_line(e)}") from None
+    return bounded_query(corpus, sql, None, memory_limit, spill_limit).relation
 
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -189,7 +182,7 @@ class BoundedQuery:
 
 def bounded_query(corpus: str, sql: str, timeout: float | None = DEFAULT_TIMEOUT_S,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT) -> BoundedQuery:
-    """`run_query` with a time limit on every fetch (None or 0: no limit)."""
+    """One confined, read-only query whose fetches run under a time limit (None or 0: no limit)."""
     confine_query(sql)
     con = open_catalog(corpus, memory_limit, spill_limit)
     with bounded(con, timeout):
