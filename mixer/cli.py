@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from classifiers.spec import SPEC_HELP
-from mixer.corpus.executors import EXECUTORS, ExecutorConfig
+from mixer.cli_options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
+from mixer.corpus.executors import Submitted
 from mixer.corpus.store import CorpusLayout
 from toxmix.core.console import err, out, print_table
 from toxmix.core.errors import ToxmixError
@@ -19,7 +20,7 @@ from toxmix.core.settings import DEFAULT_TOKENIZER
 SQL_FORMATS = ("table", "csv", "json", "parquet")
 CorpusOpt = Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory (created by ingest).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show datatrove's task logs (always kept in CORPUS/logs/).")]
-WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Parallel worker processes (one task per input file). The tokenizer already uses every core, so on a machine with few cores 1 worker is as fast or faster (2 workers measured 0.94x on 2 cores).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Parallel worker processes (one task per input file); on Slurm or Ray, the most tasks at once. The tokenizer already uses every core, so on a machine with few cores 1 local worker is as fast or faster (2 workers measured 0.94x on 2 cores).")]
 
 
 def _set_verbose(verbose: bool) -> None:
@@ -41,13 +42,21 @@ def ingest(
     split: Annotated[str, typer.Option(help="Split to read with --format hf.")] = "train",
     subset: Annotated[str | None, typer.Option(help="Dataset config with --format hf, e.g. 'en' for allenai/c4.")] = None,
     workers: WorkersOpt = 1,
+    executor: ExecutorOpt = "local",
+    slurm_partition: SlurmPartitionOpt = None,
+    slurm_time: SlurmTimeOpt = "24:00:00",
+    cpus_per_task: CpusPerTaskOpt = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing source of this name.")] = False,
     wait: Annotated[bool, typer.Option(help="If another ingest is writing this source, wait for it instead of stopping.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Read documents into the corpus store as SOURCE, counting tokens and keeping every rejected record.
 
+    One task per input file; on Slurm, a job that drops duplicate ids and publishes the source follows them.
+
     Example: toxmix ingest c4 ../shared/data/c4/c4-validation-2k.parquet --corpus corpus
+
+    On Slurm: toxmix ingest c4 s3://bucket/c4/en/ -c /shared/corpus --executor slurm --slurm-partition cpu --workers 256
     """
     from mixer.corpus.ingest import IngestConfig
     from mixer.corpus.ingest import ingest as run_ingest
@@ -57,7 +66,13 @@ def ingest(
     cfg = IngestConfig(source=source, paths=list(paths), corpus=str(corpus), format=format,
                        text_field=text_field, id_field=id_field or None, keep_fields=tuple(keep_field or ()),
                        tokenizer=tokenizer, hf_split=split, hf_subset=subset)
-    summary = run_ingest(cfg, ExecutorConfig(workers=workers), overwrite=overwrite, wait=wait)
+    summary = run_ingest(cfg, executor_config(executor, workers, slurm_partition, slurm_time, cpus_per_task),
+                         overwrite=overwrite, wait=wait)
+    if isinstance(summary, Submitted):
+        out.print(summary.describe("ingest"))
+        out.print(f"source {source!r} appears in the corpus when that job has finished; it is resumable: run the "
+                  "same command again to redo only tasks that failed")
+        return
     table = Table(title=f"ingest {summary.source}", show_header=False)
     table.add_row("records in", f"{summary.records_in:,}")
     table.add_row("stored", f"{summary.stored:,}")
@@ -75,10 +90,11 @@ def tag(
     corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory.")],
     scorer: Annotated[list[str], typer.Option("--scorer", "-s", help=SPEC_HELP)],
     source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable); all by default.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel workers (one task per document shard).")] = 1,
-    executor: Annotated[str, typer.Option(help=f"Where to run: {'|'.join(EXECUTORS)}.")] = "local",
-    slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition (with --executor slurm).")] = None,
-    slurm_time: Annotated[str, typer.Option(help="Slurm time limit per job.")] = "24:00:00",
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel workers (one task per document shard); on Slurm or Ray, the most tasks at once.")] = 1,
+    executor: ExecutorOpt = "local",
+    slurm_partition: SlurmPartitionOpt = None,
+    slurm_time: SlurmTimeOpt = "24:00:00",
+    cpus_per_task: CpusPerTaskOpt = 1,
     retag: Annotated[bool, typer.Option(help="Score sources again although this model already scored them.")] = False,
     wait: Annotated[bool, typer.Option(help="If another tag is writing one of these tables, wait for it instead of stopping.")] = False,
     verbose: VerboseOpt = False,
@@ -94,19 +110,19 @@ def tag(
 
     _set_verbose(verbose)
 
-    cfg = ExecutorConfig(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
+    cfg = executor_config(executor, workers, slurm_partition, slurm_time, cpus_per_task)
     summary = run_tag(str(corpus), list(scorer), list(source or ()), cfg, retag=retag, wait=wait)
+    if isinstance(summary, Submitted):
+        out.print(summary.describe("tag"))
+        return
     if summary.already_tagged:
         out.print(f"already tagged by this model: {', '.join(summary.already_tagged)} (--retag scores them again)")
     if not summary.shards:
         return
     for name, meta in summary.scorers.items():
         out.print(f"attributes_{name}: labels {', '.join(meta['labels'])} (version {meta['version']})")
-    if executor == "local":
-        out.print(f"tagged {summary.documents:,} documents in {summary.shards} shards"
-                  + (f" ({summary.skipped_tasks} shards were already done)" if summary.skipped_tasks else ""))
-    else:
-        out.print(f"submitted {summary.shards} tasks to {executor}; logs in {summary.logging_dir}")
+    out.print(f"tagged {summary.documents:,} documents in {summary.shards} shards"
+              + (f" ({summary.skipped_tasks} shards were already done)" if summary.skipped_tasks else ""))
 
 
 def sql(

@@ -2,16 +2,47 @@
 
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datatrove.executor.base import PipelineExecutor
+from datatrove.pipeline.base import PipelineStep
 
 from mixer.corpus.quiet import quiet_console
 from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import forks_die_with_us
 
 EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """Work handed to a cluster that finishes there: `tasks` jobs, then one job that completes the output."""
+
+    kind: str
+    tasks: int
+    logging_dir: str
+
+    def describe(self, what: str) -> str:
+        """One line for the console: what was submitted, and where its logs go."""
+        return (f"submitted {self.tasks} {what} tasks to {self.kind}, then one job that completes the output "
+                f"once they all succeed; logs in {self.logging_dir}")
+
+
+class Then(PipelineStep):
+    """A one-task pipeline step that calls `then()`: the work that must follow every task of a run."""
+
+    name = "then"
+    type = "toxmix"
+
+    def __init__(self, then: Callable[[], None]):
+        super().__init__()
+        self.then = then
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        self.then()
+        return data or ()
 
 
 @dataclass
@@ -22,16 +53,38 @@ class ExecutorConfig:
     workers: int = 1
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
-    slurm_cpus_per_task: int = 1
-    slurm_mem_per_cpu_gb: int = 4
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 4
     slurm_options: dict = field(default_factory=dict)
     check_tools: bool = True
 
-    def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> None:
-        """Build the executor and run it; local processes it starts die with this one."""
+    def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str,
+            then: Callable[[], None] | None = None) -> Submitted | None:
+        """Run `tasks` tasks of the pipeline, then `then()` once, after every task has succeeded.
+
+        Locally and on Ray this waits, checks every task finished and calls `then` here (None is returned). On
+        Slurm it submits the tasks and a dependent one-task job that calls `then`, and returns at once what it
+        submitted. Local processes it starts die with this one.
+        """
         executor = self.build(pipeline, tasks, logging_dir, job_name)
+        if self.kind == "slurm":
+            if then is not None:
+                follow = self.build([Then(then)], 1, Path(logging_dir) / "then", f"{job_name}-then")
+                follow.depends = executor
+                executor = follow
+            executor.run()
+            return Submitted(self.kind, tasks, str(logging_dir))
+        if self.kind == "ray":
+            _init_ray()
         with forks_die_with_us(), quiet_console():
             executor.run()
+        missing = executor.get_incomplete_ranks(range(tasks))
+        if missing:
+            raise ToxmixError(f"{len(missing)} of {tasks} tasks did not finish (first: task {missing[0]}); their "
+                              f"logs are in {logging_dir}/logs; run the same command again to redo only those")
+        if then is not None:
+            then()
+        return None
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""
@@ -53,7 +106,7 @@ class ExecutorConfig:
             return SlurmPipelineExecutor(
                 pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir),
                 job_name=job_name, partition=self.slurm_partition, time=self.slurm_time,
-                cpus_per_task=self.slurm_cpus_per_task, mem_per_cpu_gb=self.slurm_mem_per_cpu_gb,
+                cpus_per_task=self.cpus_per_task, mem_per_cpu_gb=self.mem_per_cpu_gb,
                 sbatch_args=self.slurm_options or None, venv_path=f"{sys.prefix}/bin/activate",
             )
         if self.kind == "ray":
@@ -64,6 +117,15 @@ class ExecutorConfig:
             from datatrove.executor import RayPipelineExecutor
 
             return RayPipelineExecutor(
-                pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir)
+                pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir),
+                cpus_per_task=self.cpus_per_task, mem_per_cpu_gb=self.mem_per_cpu_gb,
             )
         raise ToxmixError(f"unknown executor {self.kind!r}; use one of: {', '.join(EXECUTORS)}")
+
+
+def _init_ray() -> None:
+    """Join the Ray cluster named by RAY_ADDRESS, or start a local one, unless this process already has."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(log_to_driver=False, include_dashboard=False, configure_logging=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from mixer.corpus.catalog import sql_literal
-from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.executors import ExecutorConfig, Submitted
 from mixer.corpus.finalize import finalize_source
 from mixer.corpus.inputs import expand_inputs, fingerprint, input_root, relative_to
 from mixer.corpus.readers import build_reader
@@ -99,10 +99,13 @@ def _total(stat: dict | int | None) -> int:
     return int(stat["total"]) if isinstance(stat, dict) else int(stat)
 
 
-def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False, wait: bool = False) -> IngestSummary:
+def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False,
+           wait: bool = False) -> IngestSummary | Submitted:
     """Ingest the inputs as one source; re-running after a crash finishes only what is missing.
 
-    One ingest of a source at a time: another is refused, or waits its turn with `wait`.
+    One task per input file. On Slurm the tasks and the job that publishes the source after them are submitted
+    and what was submitted is returned. One ingest of a source at a time: another is refused, or waits its turn
+    with `wait` (on Slurm the lock covers the submission, not the jobs).
     """
     check_name("source", cfg.source)
     layout = CorpusLayout.at(cfg.corpus)
@@ -110,8 +113,11 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False,
         return _ingest(cfg, executor, overwrite, layout)
 
 
-def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout: CorpusLayout) -> IngestSummary:
+def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool,
+            layout: CorpusLayout) -> IngestSummary | Submitted:
     fmt, inputs, skipped = expand_inputs(cfg.paths, cfg.format)
+    if fmt == "hf" and executor.kind != "local":
+        raise ToxmixError("--format hf reads one dataset in one task: ingest it with --executor local")
     skip_note = (f"skipped {len(skipped)} file(s) of no known format in the input folders: "
                  f"{', '.join(Path(s).name for s in skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
                  "(name them with --format to read them)") if skipped else None
@@ -148,30 +154,52 @@ def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool, layout
         paths_file.write_text("".join(relative_to(f, root) + "\n" for f in inputs))
         paths_file = str(paths_file)
         tasks = len(inputs)
+    local = executor.kind == "local"
     reader = build_reader(fmt, root, paths_file, cfg.text_field, cfg.id_field, cfg.keep_fields, cfg.hf_split,
-                          cfg.hf_subset, progress=executor.workers == 1)
+                          cfg.hf_subset, progress=local and executor.workers == 1)
     pipeline = [
         reader,
         CountTokens(cfg.tokenizer),
         StageShards(str(layout.staging(cfg.source)), cfg.source, cfg.keep_fields),
     ]
-    if executor.kind != "local":
-        raise ToxmixError("ingest runs locally (use --workers); tag runs on Slurm or Ray")
-    executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}")
-    reader_paths = None if fmt == "hf" else [relative_to(f, root) for f in inputs]
-    finalize_source(layout, cfg.source, inputs, cfg.keep_fields, reader, reader_paths)
+    complete = CompleteIngest(str(layout.root), cfg, fmt, inputs, run, reader,
+                              None if fmt == "hf" else [relative_to(f, root) for f in inputs])
+    submitted = executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}",
+                             then=complete)
+    if submitted is not None:
+        return submitted
     summary = summarize(layout, cfg.source)
-    if summary.records_in != summary.stored + summary.rejected_total:
-        raise ToxmixError(
-            f"ingest of {cfg.source!r} does not add up: {summary.records_in} in, {summary.stored} stored, "
-            f"{summary.rejected_total} rejected; re-run with --overwrite"
-        )
-    write_json(meta_file, {
-        "source": cfg.source, "format": fmt, "inputs": run["inputs"], "text_field": cfg.text_field,
-        "id_field": cfg.id_field, "keep_fields": list(cfg.keep_fields), "tokenizer": asdict(tok),
-        "shards": len(inputs), "documents": summary.stored, "tokens": summary.tokens, "bytes": summary.bytes,
-        "rejected": summary.rejected,
-    })
-    shutil.rmtree(layout.staging(cfg.source), ignore_errors=True)
     summary.notes += [skip_note] if skip_note else []
     return summary
+
+
+@dataclass(frozen=True)
+class CompleteIngest:
+    """Ingest's last step, once every task has staged its shard: drop duplicate ids, publish, check the counts add
+    up and record the source (in this process, or as the job that follows the tasks on a cluster)."""
+
+    corpus: str
+    cfg: IngestConfig
+    fmt: str
+    inputs: list[str]
+    run: dict  # the run record: inputs' fingerprints and the tokenizer
+    reader: object
+    reader_paths: list[str] | None
+
+    def __call__(self) -> None:
+        cfg, layout = self.cfg, CorpusLayout.at(self.corpus)
+        finalize_source(layout, cfg.source, self.inputs, cfg.keep_fields, self.reader, self.reader_paths)
+        summary = summarize(layout, cfg.source)
+        if summary.records_in != summary.stored + summary.rejected_total:
+            raise ToxmixError(
+                f"ingest of {cfg.source!r} does not add up: {summary.records_in} in, {summary.stored} stored, "
+                f"{summary.rejected_total} rejected; re-run with --overwrite"
+            )
+        write_json(layout.source_meta(cfg.source), {
+            "source": cfg.source, "format": self.fmt, "inputs": self.run["inputs"], "text_field": cfg.text_field,
+            "id_field": cfg.id_field, "keep_fields": list(cfg.keep_fields), "tokenizer": self.run["tokenizer"],
+            "shards": len(self.inputs),
+            "documents": summary.stored, "tokens": summary.tokens, "bytes": summary.bytes,
+            "rejected": summary.rejected,
+        })
+        shutil.rmtree(layout.staging(cfg.source), ignore_errors=True)

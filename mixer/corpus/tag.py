@@ -7,7 +7,7 @@ from pathlib import Path
 
 from classifiers.spec import ScorerSpec, build_scorer
 from classifiers.step import ScoreDocuments
-from mixer.corpus.executors import ExecutorConfig
+from mixer.corpus.executors import ExecutorConfig, Submitted
 from mixer.corpus.readers.shards import StoreShardReader
 from mixer.corpus.store import FIELDS_SCORER, CorpusLayout, check_name
 from mixer.corpus.writers.attributes import WriteAttributes
@@ -38,11 +38,12 @@ def is_tagged(layout: CorpusLayout, source: str, scorer: str, meta: dict) -> boo
 
 
 def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: ExecutorConfig, retag: bool = False,
-        wait: bool = False) -> TagSummary:
+        wait: bool = False) -> TagSummary | Submitted:
     """Tag the corpus; re-running after a crash finishes only the shards that are missing.
 
     Sources every scorer already covers with the same model are skipped unless `retag`. One tag per scorer table
-    at a time: another is refused, or waits with `wait`.
+    at a time: another is refused, or waits with `wait` (on Slurm the lock covers the submission, not the jobs).
+    On Slurm the tasks and the job that records the tables after them are submitted, and that is returned.
     """
     layout = CorpusLayout.at(corpus, must_exist=True)
     if not specs:
@@ -71,12 +72,13 @@ def tag(corpus: str, specs: list[str], sources: list[str] | None, executor: Exec
         if not todo:
             return TagSummary(scorers, 0, 0, "", 0, already_tagged=done)
         summary = _tag(layout, parsed, scorers, todo, executor, retag)
-        summary.already_tagged = done
+        if isinstance(summary, TagSummary):
+            summary.already_tagged = done
         return summary
 
 
 def _tag(layout: CorpusLayout, parsed: list[ScorerSpec], scorers: dict[str, dict], chosen: list[str],
-         executor: ExecutorConfig, retag: bool) -> TagSummary:
+         executor: ExecutorConfig, retag: bool) -> TagSummary | Submitted:
     shards = [str(p.relative_to(layout.root)) for s in chosen for p in layout.shards(s)]
     key = hashlib.sha256(json.dumps([scorers, shards], sort_keys=True).encode()).hexdigest()[:16]
     logging_dir = layout.logs("tag", key)
@@ -96,15 +98,27 @@ def _tag(layout: CorpusLayout, parsed: list[ScorerSpec], scorers: dict[str, dict
           for i, spec in enumerate(parsed)],
         WriteAttributes(str(layout.root), shards, {n: m["labels"] for n, m in scorers.items()}),
     ]
-    executor.run(pipeline, len(shards), logging_dir, "toxmix-tag")
-    if executor.kind != "local":
-        return TagSummary(scorers, len(shards), 0, str(logging_dir), done_before)
-
-    for name, meta in scorers.items():
-        meta_path = layout.scorer_meta(name)
-        record = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        record.update({s: meta for s in chosen})
-        write_json(meta_path, record)
+    submitted = executor.run(pipeline, len(shards), logging_dir, "toxmix-tag",
+                             then=RecordTagged(str(layout.root), scorers, chosen))
+    if submitted is not None:
+        return submitted
     documents = sum(json.loads(layout.source_meta(s).read_text())["documents"] for s in chosen)
     return TagSummary(scorers, len(shards), documents, str(logging_dir), done_before)
 
+
+@dataclass(frozen=True)
+class RecordTagged:
+    """Tag's last step, once every shard is scored: record in each scorer's table which model scored the
+    sources (in this process, or as the job that follows the tasks on a cluster)."""
+
+    corpus: str
+    scorers: dict[str, dict]
+    sources: list[str]
+
+    def __call__(self) -> None:
+        layout = CorpusLayout.at(self.corpus)
+        for name, meta in self.scorers.items():
+            meta_path = layout.scorer_meta(name)
+            record = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            record.update({s: meta for s in self.sources})
+            write_json(meta_path, record)

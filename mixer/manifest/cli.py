@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from mixer.cli_options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
+from mixer.corpus.executors import Submitted
 from mixer.manifest.lockfile import Lock
 from toxmix.core.console import out
 
@@ -63,18 +65,29 @@ def resolve(
 @app.command()
 def materialize(
     manifest: ManifestArg,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel shard writers; output is identical for any value.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel shard writers (on Slurm or Ray, the most tasks at once); output is identical for any value.")] = 1,
+    executor: ExecutorOpt = "local",
+    slurm_partition: SlurmPartitionOpt = None,
+    slurm_time: SlurmTimeOpt = "24:00:00",
+    cpus_per_task: CpusPerTaskOpt = 1,
     wait: Annotated[bool, typer.Option(help="If another process is writing this mixture, wait for it instead of stopping.")] = False,
 ) -> None:
     """Write the locked selection as OLMo token files (uint16/uint32 .npy, EOS after each document).
 
-    Resolves first if there is no lock. Resumable: shards already written are kept.
+    Resolves first if there is no lock. Resumable: shards already written are kept. One task per shard; on Slurm,
+    a job that verifies every shard and writes them into the lock follows them.
 
     Example: toxmix manifest materialize manifests/demo/demo-10.yaml --workers 2
     """
     from mixer.manifest.materialize import materialize as run_materialize
 
-    lock = run_materialize(manifest, workers=workers, wait=wait)
+    cfg = executor_config(executor, workers, slurm_partition, slurm_time, cpus_per_task)
+    lock = run_materialize(manifest, wait=wait, executor=cfg)
+    if isinstance(lock, Submitted):
+        out.print(lock.describe("materialize"))
+        out.print("the token files are in the manifest's lock when that job has finished; run the same command "
+                  "again to redo only shards that failed")
+        return
     mat = lock.materialized
     out.print(_components_table(lock))
     out.print(f"wrote {len(mat.shards)} shards, {mat.tokens:,} {mat.dtype} tokens to {mat.dir} "

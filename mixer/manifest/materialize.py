@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datatrove.pipeline.base import PipelineStep
 from rich.progress import Progress
 
 from mixer.corpus.catalog import open_catalog, sql_literal
+from mixer.corpus.executors import ExecutorConfig, Submitted
 from mixer.corpus.writers.parquet_shard import write_table
 from mixer.manifest.lockfile import (
     LabelMaskFile,
@@ -180,21 +182,71 @@ def _init_worker(threads: int) -> None:
     die_with_parent()
 
 
+class WriteTokenShards(PipelineStep):
+    """On a cluster executor, task i writes shard i (`write_shard`), as local workers do."""
+
+    name = "write token shards"
+    type = "toxmix"
+
+    def __init__(self, jobs: list[ShardJob]):
+        super().__init__()
+        self.jobs = jobs
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        write_shard(self.jobs[rank])
+        return data or ()
+
+
+@dataclass(frozen=True)
+class RecordMaterialized:
+    """Materialize's last step, once every shard is written: verify each shard against its receipt and write the
+    token files into the lock (in this process, or as the job that follows the tasks on a cluster)."""
+
+    lock_path: str
+    lock: Lock
+    jobs: list[ShardJob]
+
+    def __call__(self, receipts: dict[int, dict] | None = None) -> Lock:
+        """`receipts` by first position, of shards just written here; the others are verified from their files."""
+        receipts = dict(receipts or {})
+        shards = []
+        for job in self.jobs:
+            receipt = receipts.get(job.first_pos) or _verified_receipt(job)
+            if receipt is None:
+                raise ToxmixError(f"shard {job.stem} in {job.out_dir} is missing or does not match its receipt; "
+                                  "run materialize again to rewrite it")
+            mask = (LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=receipt["mask_sha256"])
+                    if job.masked_components else None)
+            shards.append(ShardFile(path=f"{job.stem}.npy", tokens=receipt["tokens"],
+                                    docs=job.last_pos - job.first_pos + 1, sha256=receipt["npy_sha256"],
+                                    label_mask=mask))
+        out_dir = self.jobs[0].out_dir if self.jobs else str(Path(self.lock_path).parent)
+        dtype = self.jobs[0].dtype if self.jobs else token_dtype(self.lock.tokenizer.vocab_size)
+        materialized = Materialized(dir=out_dir, dtype=dtype, shards=shards, tokens=sum(s.tokens for s in shards),
+                                    digest=canonical_sha256([s.model_dump(mode="json", exclude_none=True)
+                                                             for s in shards]))
+        return write_lock(Path(self.lock_path), self.lock.model_copy(update={"materialized": materialized}))
+
+
 def materialize(manifest: str | Path | ManifestFile, workers: int = 1, progress: bool = True,
-                lock: Lock | None = None, wait: bool = False) -> Lock:
+                lock: Lock | None = None, wait: bool = False,
+                executor: ExecutorConfig | None = None) -> Lock | Submitted:
     """Write the locked selection as token files; resumes, and re-runs give byte-identical shards.
 
-    Resolves first when there is no lock; a caller that has read the lock already passes it in. One writer per
+    Resolves first when there is no lock; a caller that has read the lock already passes it in. Shards are written
+    by `workers` local processes, or, with a Slurm or Ray `executor`, one task per shard there (on Slurm the
+    tasks and the job that writes the lock after them are submitted, and that is returned). One writer per
     mixture: another resolve or materialize of it is refused, or waited for with `wait`.
     """
+    executor = executor or ExecutorConfig(workers=workers)
     mf = as_manifest_file(manifest)
     with mixture_writer(mf, wait):
         if wait and lock is not None and mf.lock_path.is_file():
             lock = read_lock(mf.lock_path)  # what the writer waited for left behind
-        return _materialize(mf, workers, progress, lock)
+        return _materialize(mf, executor, progress, lock)
 
 
-def _materialize(mf: ManifestFile, workers: int, progress: bool, lock: Lock | None) -> Lock:
+def _materialize(mf: ManifestFile, executor: ExecutorConfig, progress: bool, lock: Lock | None) -> Lock | Submitted:
     spec = mf.manifest
     if lock is None and mf.lock_path.is_file():
         lock = read_lock(mf.lock_path)
@@ -217,6 +269,14 @@ def _materialize(mf: ManifestFile, workers: int, progress: bool, lock: Lock | No
     jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked,
                      lock.lock_digest) for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
     receipts = {j.first_pos: r for j in jobs if (r := _verified_receipt(j)) is not None}
+    record = RecordMaterialized(str(mf.lock_path), lock, jobs)
+    if executor.kind != "local":
+        logging_dir = layout.logs("materialize", spec.name, lock.lock_digest[:16])
+        for job in jobs:
+            if job.first_pos not in receipts:  # a marker is no proof: redo every shard that does not verify
+                (logging_dir / "completions" / f"{job.index:05d}").unlink(missing_ok=True)
+        return executor.run([WriteTokenShards(jobs)], len(jobs), logging_dir, f"toxmix-materialize-{spec.name}",
+                            then=record) or read_lock(mf.lock_path)
     todo = [j for j in jobs if j.first_pos not in receipts]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(receipts))
@@ -225,21 +285,13 @@ def _materialize(mf: ManifestFile, workers: int, progress: bool, lock: Lock | No
             receipts[receipt["first"]] = receipt
             bar.advance(task)
 
-        if workers <= 1 or len(todo) <= 1:
+        if executor.workers <= 1 or len(todo) <= 1:
             for job in todo:
                 done(write_shard(job))
         else:
-            threads = max(1, default_threads() // workers)
-            with mp.get_context("forkserver").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+            threads = max(1, default_threads() // executor.workers)
+            with mp.get_context("forkserver").Pool(executor.workers, initializer=_init_worker,
+                                                   initargs=(threads,)) as pool:
                 for receipt in pool.imap_unordered(write_shard, todo):
                     done(receipt)
-    shards = []
-    for job in jobs:
-        receipt = receipts[job.first_pos]
-        mask = LabelMaskFile(path=f"{job.stem}.mask.npy", sha256=receipt["mask_sha256"]) if masked else None
-        shards.append(ShardFile(path=f"{job.stem}.npy", tokens=receipt["tokens"], docs=job.last_pos - job.first_pos + 1,
-                                sha256=receipt["npy_sha256"], label_mask=mask))
-    materialized = Materialized(dir=str(out), dtype=dtype, shards=shards, tokens=sum(s.tokens for s in shards),
-                                digest=canonical_sha256([s.model_dump(mode="json", exclude_none=True)
-                                                         for s in shards]))
-    return write_lock(mf.lock_path, lock.model_copy(update={"materialized": materialized}))
+    return record(receipts)
