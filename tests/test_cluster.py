@@ -85,9 +85,11 @@ def test_the_three_stages_on_slurm_give_the_local_bytes(tmp_path, inputs, fastte
     assert len(lock.materialized.shards) == 3 and _tokens(lock) == _tokens(ref_lock)
     assert lock.materialized.digest == ref_lock.materialized.digest
     assert not (fake_slurm / "failed").exists()
-    # each stage was an array job, then the one job that completes its output
+    # each stage was an array job, then the one job that completes its output; materialize gathers first
     scripts = sorted((corpus / "logs").rglob("launch_script.slurm"))
-    assert len(scripts) == 6 and sum("then" in str(p) for p in scripts) == 3
+    assert len(scripts) == 7 and sum(p.parent.name == "then" for p in scripts) == 3
+    assert [p.parent.parent.parent.parent.name for p in scripts if p.parent.name == "first"] == ["materialize"]
+    assert not (corpus / "gathered" / "mix").exists()  # the texts gathered for the shards go once they are done
     assert "#SBATCH --partition=cpu" in scripts[0].read_text()
 
 

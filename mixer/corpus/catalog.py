@@ -1,6 +1,7 @@
 """The DuckDB catalog over a corpus store: views of documents, attributes, rejects, and a joined `docs`."""
 
 import atexit
+import os
 import shutil
 import tempfile
 import threading
@@ -86,7 +87,7 @@ DEFAULT_SPILL_LIMIT = "20GB"
 
 
 @lru_cache(maxsize=1)
-def spill_dir() -> str:
+def private_spill_dir() -> str:
     """A private folder for DuckDB's spill files, removed at exit: never the working directory's `.tmp`, which
     DuckDB would otherwise create, and allow queries to read, and follow if it were a link."""
     path = tempfile.mkdtemp(prefix="toxmix-duckdb-")
@@ -94,15 +95,29 @@ def spill_dir() -> str:
     return path
 
 
-def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-                 spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyConnection:
+@contextmanager
+def corpus_spill_dir(layout: CorpusLayout) -> Iterator[str]:
+    """A folder of this process's own under `CORPUS/spill/` for DuckDB's spill files (on the corpus's disk, which
+    holds room for the corpus, rather than /tmp), removed after the block. No view reads it, and user SQL reads
+    no files at all."""
+    layout.spill_root.mkdir(parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=layout.spill_root)  # mode 0700
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_catalog(corpus: str, memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT,
+                 spill_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the corpus views, locked down and bounded in memory and spill, using
-    the cores this process may use (`default_threads`)."""
+    the cores this process may use (`default_threads`); spill files go to `spill_dir` (default: a private
+    temporary folder)."""
     layout = CorpusLayout.at(corpus, must_exist=True)
     try:
         con = duckdb.connect(":memory:", config={"threads": default_threads(), "memory_limit": memory_limit,
                                                  "max_temp_directory_size": spill_limit,
-                                                 "temp_directory": spill_dir()})
+                                                 "temp_directory": spill_dir or private_spill_dir()})
     except duckdb.Error as e:
         raise ToxmixError(f"bad memory or spill limit ({str(e).splitlines()[0]}); write sizes like 4GB") from None
     create_views(con, layout)

@@ -30,18 +30,18 @@ class Submitted:
                 f"once they all succeed; logs in {self.logging_dir}")
 
 
-class Then(PipelineStep):
-    """A one-task pipeline step that calls `then()`: the work that must follow every task of a run."""
+class CallOnce(PipelineStep):
+    """A one-task pipeline step that calls `call()`: the work that must come before or after every task of a run."""
 
-    name = "then"
+    name = "call once"
     type = "toxmix"
 
-    def __init__(self, then: Callable[[], None]):
+    def __init__(self, call: Callable[[], None]):
         super().__init__()
-        self.then = then
+        self.call = call
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        self.then()
+        self.call()
         return data or ()
 
 
@@ -59,23 +59,27 @@ class ExecutorConfig:
     check_tools: bool = True
 
     def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str,
-            then: Callable[[], None] | None = None) -> Submitted | None:
-        """Run `tasks` tasks of the pipeline, then `then()` once, after every task has succeeded.
+            then: Callable[[], None] | None = None, first: Callable[[], None] | None = None) -> Submitted | None:
+        """Run `first()` once, then `tasks` tasks of the pipeline, then `then()` once after every task succeeded.
 
-        Locally and on Ray this waits, checks every task finished and calls `then` here (None is returned). On
-        Slurm it submits the tasks and a dependent one-task job that calls `then`, and returns at once what it
-        submitted. Local processes it starts die with this one.
+        Locally and on Ray this waits, checks every task finished and calls `first` and `then` here (None is
+        returned). On Slurm it submits one-task jobs for `first` and `then` around the array job, each depending
+        on the one before, and returns at once what it submitted. Local processes it starts die with this one.
         """
         executor = self.build(pipeline, tasks, logging_dir, job_name)
         if self.kind == "slurm":
+            if first is not None:
+                executor.depends = self._single(first, Path(logging_dir) / "first", f"{job_name}-first")
             if then is not None:
-                follow = self.build([Then(then)], 1, Path(logging_dir) / "then", f"{job_name}-then")
+                follow = self._single(then, Path(logging_dir) / "then", f"{job_name}-then")
                 follow.depends = executor
                 executor = follow
             executor.run()
             return Submitted(self.kind, tasks, str(logging_dir))
         if self.kind == "ray":
             _init_ray()
+        if first is not None:
+            first()
         with forks_die_with_us(), quiet_console():
             executor.run()
         missing = executor.get_incomplete_ranks(range(tasks))
@@ -85,6 +89,11 @@ class ExecutorConfig:
         if then is not None:
             then()
         return None
+
+    def _single(self, call: Callable[[], None], logging_dir: Path, job_name: str) -> PipelineExecutor:
+        """A one-task job that calls `call`; it runs on every submission (its completion marker is dropped)."""
+        shutil.rmtree(logging_dir / "completions", ignore_errors=True)
+        return self.build([CallOnce(call)], 1, logging_dir, job_name)
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""

@@ -83,6 +83,15 @@ class CorpusLayout:
         """The default folder of a mixture's token files."""
         return safe_join(self.root, "tokens", mixture)
 
+    def gathered(self, mixture: str) -> Path:
+        """Materialize's texts of a mixture, gathered in one pass and partitioned by token shard (while it runs)."""
+        return safe_join(self.root, "gathered", mixture)
+
+    @property
+    def spill_root(self) -> Path:
+        """Where resolve's DuckDB spills sorts and windows that exceed its memory limit (`corpus_spill_dir`)."""
+        return self.root / "spill"
+
     @property
     def catalog_path(self) -> Path:
         return self.root / "catalog.duckdb"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 
-from mixer.corpus.catalog import open_catalog
+from mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, open_catalog
 from mixer.corpus.store import CorpusLayout
 from mixer.manifest.budget import component_budgets
 from mixer.manifest.compile import CompiledComponent, catalog_columns, compile_manifest
@@ -42,13 +42,16 @@ def check_tokenizer(manifest: Manifest, layout: CorpusLayout, sources: set[str])
                         pad_id=tok.pad_id)
 
 
-def check_manifest(path: str | Path | ManifestFile) -> CheckedManifest:
-    """Schema, budgets, sources, predicate columns, transform attributes and tokenizer; raises on the first."""
+def check_manifest(path: str | Path | ManifestFile, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                   spill_limit: str = DEFAULT_SPILL_LIMIT, spill_dir: str | None = None) -> CheckedManifest:
+    """Schema, budgets, sources, predicate columns, transform attributes and tokenizer; raises on the first.
+
+    The connection it returns has the given memory and spill limits and spill folder."""
     mf = as_manifest_file(path)
     manifest = mf.manifest
     budgets = component_budgets(manifest)
     layout = mf.corpus()
-    con = open_catalog(str(layout.root))
+    con = open_catalog(str(layout.root), memory_limit, spill_limit, spill_dir)
     compiled = compile_manifest(manifest, budgets, con, layout.sources())
     for comp, c in zip(manifest.components, compiled, strict=True):
         try:  # binding finds unknown functions and type errors now, not halfway through resolve

@@ -48,16 +48,19 @@ def validate(manifest: ManifestArg) -> None:
 def resolve(
     manifest: ManifestArg,
     wait: Annotated[bool, typer.Option(help="If another process is writing this mixture, wait for it instead of stopping.")] = False,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory limit; sorts and windows beyond it spill to CORPUS/spill/.")] = "4GB",
+    spill_limit: Annotated[str, typer.Option(help="Most disk the spill may take.")] = "20GB",
 ) -> None:
     """Compile to DuckDB SQL, select documents in keyed-hash order to each budget, write M.lock.json.
 
     The selection is registered in the corpus catalog: see `mixtures` and `mixture_documents` in toxmix sql.
+    Large corpora resolve within --memory-limit by spilling to a private folder under CORPUS/spill/ (removed after).
 
-    Example: toxmix manifest resolve manifests/demo/demo-10.yaml
+    Example: toxmix manifest resolve manifests/demo/demo-10.yaml --memory-limit 8GB
     """
     from mixer.manifest.resolve import resolve as run_resolve
 
-    result = run_resolve(manifest, wait=wait)
+    result = run_resolve(manifest, wait=wait, memory_limit=memory_limit, spill_limit=spill_limit)
     out.print(_components_table(result.lock))
     out.print(f"wrote {result.lock_file} (selection sha256 {result.lock.selection.ids_sha256[:16]}...)")
 

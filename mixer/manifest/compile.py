@@ -22,9 +22,26 @@ class CompiledComponent:
     name: str
     budget: int
     epochs: int
+    seed: int
     candidates_sql: str
-    selection_sql: str
     tables: tuple[str, ...] = ()
+
+    @property
+    def selection_sql(self) -> str:
+        """The whole selection, candidates included (as the lock records it)."""
+        return self.selection_from(self.candidates_sql)
+
+    def selection_from(self, candidates: str) -> str:
+        """The selection over `candidates`, a query of (source, id, tokens): e.g. a table they were saved to."""
+        return (
+            f"WITH candidates AS ({candidates}), "
+            f"keyed AS (SELECT c.source, c.id, c.tokens, e.epoch, "
+            f"md5('{self.seed}:' || e.epoch || ':' || c.source || ':' || c.id) AS h "
+            f"FROM candidates AS c CROSS JOIN range({self.epochs}) AS e(epoch)), "
+            f"ranked AS (SELECT *, sum(tokens) OVER (ORDER BY epoch, h ROWS UNBOUNDED PRECEDING) AS cum FROM keyed) "
+            f"SELECT {sql_literal(self.name)} AS component, source, id, tokens, epoch, h FROM ranked "
+            f"WHERE cum - tokens < {self.budget}"
+        )
 
 
 def catalog_columns(con: duckdb.DuckDBPyConnection) -> tuple[set[str], dict[str, list[str]]]:
@@ -53,16 +70,7 @@ def compile_component(c: Component, budget: int, seed: int, columns: set[str],
         + "".join(j + " " for j in joins) + "WHERE " + " AND ".join(where)
     )
     epochs = max(1, math.ceil(c.max_epochs))
-    selection = (
-        f"WITH candidates AS ({candidates}), "
-        f"keyed AS (SELECT c.source, c.id, c.tokens, e.epoch, "
-        f"md5('{seed}:' || e.epoch || ':' || c.source || ':' || c.id) AS h "
-        f"FROM candidates AS c CROSS JOIN range({epochs}) AS e(epoch)), "
-        f"ranked AS (SELECT *, sum(tokens) OVER (ORDER BY epoch, h ROWS UNBOUNDED PRECEDING) AS cum FROM keyed) "
-        f"SELECT {sql_literal(c.name)} AS component, source, id, tokens, epoch, h FROM ranked "
-        f"WHERE cum - tokens < {budget}"
-    )
-    return CompiledComponent(c.name, budget, epochs, candidates, selection, tuple(sorted(used)))
+    return CompiledComponent(c.name, budget, epochs, seed, candidates, tuple(sorted(used)))
 
 
 def compile_manifest(manifest: Manifest, budgets: dict[str, int], con: duckdb.DuckDBPyConnection,

@@ -10,6 +10,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 from rich.progress import Progress
 
-from mixer.corpus.catalog import open_catalog, sql_literal
 from mixer.corpus.executors import ExecutorConfig, Submitted
 from mixer.corpus.writers.parquet_shard import write_table
+from mixer.manifest.gather import Gather, read_gathered
 from mixer.manifest.lockfile import (
     LabelMaskFile,
     Lock,
@@ -35,7 +36,7 @@ from mixer.manifest.lockfile import (
 from mixer.manifest.outputs import claim_outputs
 from mixer.manifest.resolve import mixture_writer, resolve_unlocked
 from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
-from mixer.manifest.transforms import apply_transform, attribute_parts
+from mixer.manifest.transforms import apply_transform
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
 from toxmix.core.processes import die_with_parent
@@ -61,6 +62,7 @@ class ShardJob:
     eos_id: int
     masked_components: tuple[str, ...]
     lock_digest: str
+    gathered: str  # the folder `Gather` writes this shard's texts to
 
     @property
     def stem(self) -> str:
@@ -112,31 +114,10 @@ def _verified_receipt(job: ShardJob) -> dict | None:
     return receipt if (out / f"{job.stem}.index.parquet").is_file() else None
 
 
-def _fetch_sql(job: ShardJob) -> str:
-    joins, cols = [], []
-    for i, t in enumerate(job.manifest.transforms):
-        scorer, label = attribute_parts(t)
-        joins.append(f"LEFT JOIN attributes_{scorer} AS t{i} ON t{i}.source = s.source AND t{i}.id = s.id")
-        cols.append(f', t{i}."{label}" AS t{i}')
-    return (
-        f"SELECT s.pos, s.component, s.source, s.id, s.tokens, d.text{''.join(cols)} "
-        f"FROM read_parquet({sql_literal(job.selection)}) AS s "
-        "JOIN documents AS d ON d.source = s.source AND d.id = s.id "
-        + "".join(j + " " for j in joins)
-        + f"WHERE s.pos BETWEEN {job.first_pos} AND {job.last_pos} ORDER BY s.pos"
-    )
-
-
 def write_shard(job: ShardJob) -> dict:
-    """Tokenize one shard and write its token, mask and index files; return its receipt."""
+    """Tokenize one shard from its gathered texts and write its token, mask and index files; return its receipt."""
     manifest = job.manifest
-    con = open_catalog(job.corpus)
-    rows = con.sql(_fetch_sql(job)).to_arrow_table().to_pydict()
-    con.close()
-    expected = job.last_pos - job.first_pos + 1
-    if len(rows["pos"]) != expected:
-        raise ToxmixError(f"shard {job.index}: {expected - len(rows['pos'])} selected documents are missing from "
-                          "the corpus; resolve the manifest again")
+    rows = read_gathered(job.gathered, job.lock_digest, job.index, job.first_pos, job.last_pos)
     texts = list(rows["text"])
     for i, t in enumerate(manifest.transforms):
         for j, comp in enumerate(rows["component"]):
@@ -222,6 +203,8 @@ class RecordMaterialized:
                                     label_mask=mask))
         out_dir = self.jobs[0].out_dir if self.jobs else str(Path(self.lock_path).parent)
         dtype = self.jobs[0].dtype if self.jobs else token_dtype(self.lock.tokenizer.vocab_size)
+        if self.jobs:  # every shard is verified: the gathered texts have served
+            shutil.rmtree(self.jobs[0].gathered, ignore_errors=True)
         materialized = Materialized(dir=out_dir, dtype=dtype, shards=shards, tokens=sum(s.tokens for s in shards),
                                     digest=canonical_sha256([s.model_dump(mode="json", exclude_none=True)
                                                              for s in shards]))
@@ -266,9 +249,14 @@ def _materialize(mf: ManifestFile, executor: ExecutorConfig, progress: bool, loc
     out.mkdir(parents=True, exist_ok=True)
     dtype = token_dtype(lock.tokenizer.vocab_size)
     masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))
+    gathered = str(layout.gathered(spec.name))
     jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked,
-                     lock.lock_digest) for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
+                     lock.lock_digest, gathered)
+            for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
     receipts = {j.first_pos: r for j in jobs if (r := _verified_receipt(j)) is not None}
+    todo = [j for j in jobs if j.first_pos not in receipts]
+    gather = Gather(str(layout.root), str(selection), gathered, lock.lock_digest,
+                    tuple((j.index, j.first_pos, j.last_pos) for j in todo), tuple(spec.transforms))
     record = RecordMaterialized(str(mf.lock_path), lock, jobs)
     if executor.kind != "local":
         logging_dir = layout.logs("materialize", spec.name, lock.lock_digest[:16])
@@ -276,8 +264,8 @@ def _materialize(mf: ManifestFile, executor: ExecutorConfig, progress: bool, loc
             if job.first_pos not in receipts:  # a marker is no proof: redo every shard that does not verify
                 (logging_dir / "completions" / f"{job.index:05d}").unlink(missing_ok=True)
         return executor.run([WriteTokenShards(jobs)], len(jobs), logging_dir, f"toxmix-materialize-{spec.name}",
-                            then=record) or read_lock(mf.lock_path)
-    todo = [j for j in jobs if j.first_pos not in receipts]
+                            then=record, first=gather) or read_lock(mf.lock_path)
+    gather()
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(receipts))
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mixer.corpus.catalog import sql_literal
+from mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, corpus_spill_dir, sql_literal
 from mixer.corpus.store import CorpusLayout
-from mixer.manifest.check import check_manifest
+from mixer.manifest.check import CheckedManifest, check_manifest
 from mixer.manifest.compile import HASH_SPEC, CompiledComponent
 from mixer.manifest.lockfile import (
     LOCK_VERSION,
@@ -45,11 +45,15 @@ class Resolved:
         return self.file.lock_path
 
 
-def check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent]) -> dict:
-    """Refuse budgets above what the candidates hold (times max_epochs); return (docs, tokens) per component."""
+def check_feasible(con: duckdb.DuckDBPyConnection, manifest: Manifest, compiled: list[CompiledComponent],
+                   candidates: list[str] | None = None) -> dict:
+    """Refuse budgets above what the candidates hold (times max_epochs); return (docs, tokens) per component.
+
+    `candidates`: a query of each component's candidates, where they were saved already (default: its SQL)."""
+    queries = candidates or [c.candidates_sql for c in compiled]
     union = " UNION ALL ".join(
         f"SELECT {sql_literal(c.name)} AS component, count(*) AS docs, coalesce(sum(tokens), 0) AS tokens "
-        f"FROM ({c.candidates_sql})" for c in compiled)
+        f"FROM ({q})" for c, q in zip(compiled, queries, strict=True))
     available = {name: (int(docs), int(tokens)) for name, docs, tokens in con.execute(union).fetchall()}
     problems = []
     for comp, c in zip(manifest.components, compiled, strict=True):
@@ -94,31 +98,49 @@ def mixture_writer(mf: ManifestFile, wait: bool = False):
     return one_writer(mf.corpus().lock("mixture", mf.name), f"mixture {mf.name!r}", wait)
 
 
-def resolve(manifest: str | Path | ManifestFile, wait: bool = False) -> Resolved:
+def resolve(manifest: str | Path | ManifestFile, wait: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+            spill_limit: str = DEFAULT_SPILL_LIMIT) -> Resolved:
     """Resolve a manifest into a selection and a lock; the same inputs always give the same lock.
 
-    One writer per mixture: another resolve or materialize of it is refused, or waited for with `wait`.
+    DuckDB works within `memory_limit` and spills what does not fit (up to `spill_limit`) to a folder of its own
+    under `CORPUS/spill/`. One writer per mixture: another resolve or materialize of it is refused, or waited for
+    with `wait`.
     """
     mf = as_manifest_file(manifest)
     with mixture_writer(mf, wait):
-        return resolve_unlocked(mf)
+        return resolve_unlocked(mf, memory_limit, spill_limit)
 
 
-def resolve_unlocked(mf: ManifestFile) -> Resolved:
+def resolve_unlocked(mf: ManifestFile, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                     spill_limit: str = DEFAULT_SPILL_LIMIT) -> Resolved:
     """`resolve`, for a caller that already holds the mixture's writer lock."""
-    checked = check_manifest(mf)
+    with corpus_spill_dir(mf.corpus()) as spill:
+        checked = check_manifest(mf, memory_limit, spill_limit, spill)
+        try:
+            return _resolve(checked)
+        except duckdb.OutOfMemoryException as e:
+            raise ToxmixError(f"resolve ran out of its memory limit {memory_limit} and spill limit {spill_limit} "
+                              f"({str(e).strip().splitlines()[0]}); raise --memory-limit or --spill-limit") from None
+        finally:
+            checked.con.close()
+
+
+def _resolve(checked: CheckedManifest) -> Resolved:
     mf, layout, compiled, con = checked.file, checked.layout, checked.compiled, checked.con
     spec = mf.manifest
     used_sources = {s for c in spec.components for s in c.sources}
-    available = check_feasible(con, spec, compiled)
+    saved = [f"SELECT * FROM candidates_{i}" for i in range(len(compiled))]
+    for i, c in enumerate(compiled):  # joined once, then counted and selected from
+        con.execute(f"CREATE TEMP TABLE candidates_{i} AS {c.candidates_sql}")
+    available = check_feasible(con, spec, compiled, saved)
     claim_outputs(mf, layout)
 
     selection = layout.selection(spec.name)
-    union = " UNION ALL ".join(f"({c.selection_sql})" for c in compiled)
-    ordered = con.sql(f"SELECT {sql_literal(spec.name)} AS mixture, component, source, id, tokens, epoch, h "
-                      f"FROM ({union}) ORDER BY h")
+    union = " UNION ALL ".join(f"({c.selection_from(q)})" for c, q in zip(compiled, saved, strict=True))
+    ordered = con.sql(f"SELECT {sql_literal(spec.name)} AS mixture, component, source, id, tokens, epoch "
+                      f"FROM ({union}) ORDER BY h")  # the key orders the file; nothing reads it back
     ids_sha256, per_component = write_selection(ordered.to_arrow_reader(1 << 17), selection)
-    con.close()
+    con.close()  # before the mixture is registered: the connection has the catalog file attached
 
     read_files = [p for s in used_sources for p in layout.shards(s)]
     for comp, c in zip(spec.components, compiled, strict=True):
