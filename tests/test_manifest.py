@@ -263,6 +263,34 @@ def test_a_corrupt_or_foreign_shard_is_rewritten_never_blessed(tmp_path, demo_co
     assert shard.read_bytes() == original
 
 
+def test_gathered_texts_are_verified_and_gathered_afresh_when_damaged(tmp_path, demo_corpus, monkeypatch, capsys):
+    import mixer.manifest.materialize as mat
+
+    path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 30_000}],
+                          name="gathering", output={"dir": str(tmp_path / "tok"), "shard_tokens": 8_000})
+    reference = materialize(path, progress=False).materialized
+    gathered = demo_corpus / "gathered" / "gathering"
+    assert len(reference.shards) == 4 and not gathered.exists()  # gone once every shard is verified
+    for shard in reference.shards:
+        (tmp_path / "tok" / shard.path).unlink()
+    original = mat.write_shard
+
+    def dies_at_shard_2(job):
+        if job.index == 2:
+            raise RuntimeError("killed")
+        return original(job)
+
+    monkeypatch.setattr(mat, "write_shard", dies_at_shard_2)
+    with pytest.raises(RuntimeError):
+        materialize(path, progress=False)
+    monkeypatch.setattr(mat, "write_shard", original)
+    for part in (gathered / "shard=3").glob("*.parquet"):  # damage what the next run would reuse
+        part.write_bytes(part.read_bytes()[:200])
+    assert run_cli("manifest", "materialize", path) == 2
+    assert "gathered texts of shard 3" in capsys.readouterr().err
+    assert materialize(path, progress=False).materialized == reference  # gathered afresh, same bytes
+
+
 def test_an_edited_manifest_is_resolved_again_before_its_lock_is_reused(tmp_path, demo_corpus):
     import yaml
 

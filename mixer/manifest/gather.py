@@ -46,10 +46,15 @@ class Gather:
             try:
                 con.execute("CREATE TEMP TABLE bounds (shard INTEGER, first_pos BIGINT, last_pos BIGINT)")
                 con.executemany("INSERT INTO bounds VALUES (?, ?, ?)", [list(s) for s in self.shards])
-                con.execute(f"COPY ({self._sql()}) TO {sql_literal(str(tmp))} "
-                            "(FORMAT parquet, PARTITION_BY (shard), COMPRESSION zstd)")
+                written = con.execute(f"COPY ({self._sql()}) TO {sql_literal(str(tmp))} "
+                                      "(FORMAT parquet, PARTITION_BY (shard), COMPRESSION zstd)").fetchall()[0][0]
             finally:
                 con.close()
+        expected = sum(last - first + 1 for _, first, last in self.shards)
+        if written != expected:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ToxmixError(f"{expected - written} selected documents are missing from the corpus; resolve the "
+                              "manifest again")
         for i in wanted:  # a shard none of whose documents were found gets an empty folder; write_shard says so
             (tmp / f"shard={i}").mkdir(parents=True, exist_ok=True)
         write_json(tmp / DONE, {"lock": self.lock_digest, "shards": sorted(wanted)})
@@ -88,9 +93,13 @@ def read_gathered(folder: str, lock_digest: str, index: int, first: int, last: i
     if index not in gathered_shards(folder, lock_digest) or not path.is_dir():
         raise ToxmixError(f"the gathered texts of shard {index} are missing from {folder}; run materialize again "
                           "to gather them")
-    files = sorted(path.glob("*.parquet"))
-    rows = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("pos").to_pydict() if files else {"pos": []}
-    if rows["pos"] != list(range(first, last + 1)):
-        raise ToxmixError(f"shard {index}: {last - first + 1 - len(rows['pos'])} selected documents are missing "
-                          "from the corpus; resolve the manifest again")
+    try:
+        files = sorted(path.glob("*.parquet"))
+        rows = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("pos").to_pydict() if files else None
+    except (OSError, pa.ArrowException):
+        rows = None
+    if rows is None or rows["pos"] != list(range(first, last + 1)):
+        (Path(folder) / DONE).unlink(missing_ok=True)  # never trusted again: the next run gathers afresh
+        raise ToxmixError(f"the gathered texts of shard {index} in {folder} are incomplete or damaged; run "
+                          "materialize again to gather them afresh")
     return rows

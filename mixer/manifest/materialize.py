@@ -114,6 +114,27 @@ def _verified_receipt(job: ShardJob) -> dict | None:
     return receipt if (out / f"{job.stem}.index.parquet").is_file() else None
 
 
+ENCODE_BATCH = 1024  # one call per shard is ~30 % slower than batches this size (the encodings of ~10M tokens)
+
+
+def encode_with_eos(tok, texts: list[str], dtype: str, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The texts' token ids, EOS after each, as one array, and each document's length with its EOS."""
+    lengths = np.empty(len(texts), dtype=np.int64)
+    parts = []
+    for first in range(0, len(texts), ENCODE_BATCH):
+        encodings = tok.encode_batch_fast(texts[first:first + ENCODE_BATCH], add_special_tokens=False)
+        batch_lengths = np.fromiter((len(e) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
+        lengths[first:first + len(encodings)] = batch_lengths
+        ids = np.empty(int(batch_lengths.sum()), dtype=dtype)
+        start = 0
+        for e, n in zip(encodings, batch_lengths.tolist(), strict=True):
+            ids[start:start + n - 1] = e.ids
+            ids[start + n - 1] = eos_id
+            start += n
+        parts.append(ids)
+    return (np.concatenate(parts) if parts else np.empty(0, dtype=dtype)), lengths
+
+
 def write_shard(job: ShardJob) -> dict:
     """Tokenize one shard from its gathered texts and write its token, mask and index files; return its receipt."""
     manifest = job.manifest
@@ -123,9 +144,7 @@ def write_shard(job: ShardJob) -> dict:
         for j, comp in enumerate(rows["component"]):
             if t.components is None or comp in t.components:
                 texts[j] = apply_transform(t, texts[j], rows[f"t{i}"][j])
-    tok = load_tokenizer(manifest.tokenizer)
-    encodings = tok.encode_batch_fast(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
+    ids, lengths = encode_with_eos(load_tokenizer(manifest.tokenizer), texts, job.dtype, job.eos_id)
     if not manifest.transforms:
         bad = np.flatnonzero(lengths != np.asarray(rows["tokens"], dtype=np.int64))
         if len(bad):
@@ -134,12 +153,6 @@ def write_shard(job: ShardJob) -> dict:
                               f"{rows['id'][j]} where the corpus counted {rows['tokens'][j] - 1}; the tokenizer "
                               "does not match the corpus token counts")
     ends = np.cumsum(lengths)
-    ids = np.empty(int(ends[-1]) if len(ends) else 0, dtype=job.dtype)
-    start = 0
-    for e, end in zip(encodings, ends, strict=True):
-        ids[start:end - 1] = e.ids
-        ids[end - 1] = job.eos_id
-        start = int(end)
     out = Path(job.out_dir)
     receipt = {"lock": job.lock_digest, "first": job.first_pos, "last": job.last_pos, "tokens": len(ids)}
     if job.masked_components:
