@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import run_cli, tree_digest
@@ -69,6 +70,32 @@ def test_ingest_crash_mid_task_resumes_to_same_bytes(tmp_path, inputs, reference
     monkeypatch.setattr(StageShards, "run", original)
     assert run_cli("ingest", "s", inputs, "--corpus", corpus) == 0
     assert _store_digest(corpus) == _store_digest(reference)
+
+
+def test_ingest_crash_while_publishing_resumes_to_same_bytes(tmp_path, inputs, reference, monkeypatch):
+    """Shards without duplicates are published by renames; a crash between them leaves some published, some
+    staged, and the next run finishes with the same bytes (shard 1 holds a duplicate id and is rewritten)."""
+    import types
+
+    import mixer.corpus.finalize as finalize
+
+    renamed = []
+
+    def dies_on_the_third(src, dst):
+        if len(renamed) == 2:
+            raise OSError("the disk went away")
+        renamed.append(dst)
+        os.replace(src, dst)
+
+    corpus = tmp_path / "corpus"
+    monkeypatch.setattr(finalize, "os", types.SimpleNamespace(replace=dies_on_the_third))
+    with pytest.raises(OSError, match="disk went away"):
+        run_cli("ingest", "s", inputs, "--corpus", corpus)
+    assert [Path(p).parent.parent.name for p in renamed] == ["rejected", "documents"]  # shard 0, then the crash
+    monkeypatch.setattr(finalize, "os", os)
+    assert run_cli("ingest", "s", inputs, "--corpus", corpus) == 0
+    assert _store_digest(corpus) == _store_digest(reference)
+    assert not (corpus / "staging" / "s").exists()
 
 
 def test_ingest_sigkill_resumes_to_same_bytes(tmp_path, reference, inputs):

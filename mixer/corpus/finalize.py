@@ -1,6 +1,6 @@
 """Ingest's last stage: drop duplicate ids across all staged shards and publish the final shards."""
 
-from contextlib import ExitStack
+import os
 from pathlib import Path
 
 import duckdb
@@ -16,26 +16,26 @@ from mixer.corpus.writers.parquet_shard import ParquetShard, write_table
 from mixer.corpus.writers.staging import STAGED_ROW, staged_names
 
 
-def duplicate_rows(staged: list[Path]) -> dict[str, dict[int, int]]:
-    """Rows whose id already appeared earlier (by shard, then row): {shard file name: {staged row: input row}}."""
-    if not staged:
+def duplicate_rows(shards: list[Path]) -> dict[int, list[int]]:
+    """Positions of rows whose id already appeared earlier (by task, then row): {task: [row in its shard]}."""
+    if not shards:
         return {}
     con = duckdb.connect()
-    files = [str(p) for p in staged]
+    files = [str(p) for p in shards]
     rows = con.execute(
-        f"""
-        SELECT filename, file_row_number, {STAGED_ROW} FROM (
-            SELECT filename, file_row_number, {STAGED_ROW},
-                   row_number() OVER (PARTITION BY id ORDER BY filename, file_row_number) AS k
+        """
+        SELECT list_position(?, filename) - 1 AS task, file_row_number FROM (
+            SELECT filename, file_row_number, row_number() OVER (
+                PARTITION BY id ORDER BY list_position(?, filename), file_row_number) AS k
             FROM read_parquet(?, filename=true, file_row_number=true)
-        ) WHERE k > 1
+        ) WHERE k > 1 ORDER BY task, file_row_number
         """,
-        [files],
+        [files, files, files],
     ).fetchall()
     con.close()
-    out: dict[str, dict[int, int]] = {}
-    for filename, row, input_row in rows:
-        out.setdefault(Path(filename).name, {})[row] = input_row
+    out: dict[int, list[int]] = {}
+    for task, row in rows:
+        out.setdefault(int(task), []).append(int(row))
     return out
 
 
@@ -53,49 +53,79 @@ def original_bytes(reader, filepath: str | None, rows: set[int]) -> dict[int, by
     return found
 
 
-def _duplicate_rejects(table: pa.Table, source: str, file: str, offset: int, losers: dict[int, int],
+def _duplicate_rejects(docs: pa.Table, input_rows: list[int], source: str, file: str,
                        raws: dict[int, bytes]) -> pa.Table:
-    picked = [r - offset for r in sorted(losers) if offset <= r < offset + table.num_rows]
-    sub = table.take(pa.array(picked, pa.int64())).to_pylist()
     rows = []
-    for r in sub:
-        row = r.pop(STAGED_ROW)
+    for r, row in zip(docs.to_pylist(), input_rows, strict=True):
         raw = raws.get(row) or orjson.dumps(r, default=str)  # formats without record bytes: the record as JSON
         rows.append({"source": source, "reason": str(Reason.DUPLICATE_ID), "file": file, "row": row, "id": r["id"],
                      "raw": raw})
     return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
 
 
-def publish_shard(layout: CorpusLayout, source: str, rank: int, input_file: str, losers: dict[int, int],
+class StagedShard:
+    """One task's staged files and the final shards they become."""
+
+    def __init__(self, layout: CorpusLayout, source: str, rank: int):
+        docs, rejects, rows = staged_names(rank)
+        staging = layout.staging(source)
+        self.docs, self.rejects, self.rows = staging / docs, staging / rejects, staging / rows
+        final = f"{rank:05d}.parquet"
+        self.final_docs = layout.documents(source) / final
+        self.final_rejects = layout.rejected(source) / final
+        self.final_fields = layout.attributes(FIELDS_SCORER, source) / final
+
+    @property
+    def documents(self) -> Path:
+        """Its documents as they are now: staged, or already published by a rename."""
+        return self.docs if self.docs.is_file() else self.final_docs
+
+
+def input_rows(shard: StagedShard, positions: list[int]) -> list[int]:
+    """The input-file rows of the staged documents at these positions."""
+    rows = pq.read_table(shard.rows).column(STAGED_ROW)
+    return rows.take(pa.array(positions, pa.int64())).to_pylist()
+
+
+def publish_shard(shard: StagedShard, source: str, input_file: str, losers: list[int],
                   keep_fields: tuple[str, ...], raws: dict[int, bytes]) -> None:
-    """Write one task's final documents, kept-field attributes and rejects, each atomically."""
-    docs_name, rejects_name = staged_names(rank)
-    staging = layout.staging(source)
-    final = f"{rank:05d}.parquet"
-    staged = pq.ParquetFile(staging / docs_name)
-    staged_schema = staged.schema_arrow
-    docs_schema = staged_schema.remove(staged_schema.get_field_index(STAGED_ROW))
-    field_cols = ["id", "source", *keep_fields]
-    dup_tables = [pq.read_table(staging / rejects_name)]
-    loser_ids = pa.array(sorted(losers), pa.int64())
-    with ExitStack() as stack:
-        docs = stack.enter_context(ParquetShard(layout.documents(source) / final, docs_schema))
-        fields = None
-        if keep_fields:
-            schema = pa.schema([staged_schema.field(c) for c in field_cols])
-            fields = stack.enter_context(ParquetShard(layout.attributes(FIELDS_SCORER, source) / final, schema))
+    """Publish one task's documents, kept-field attributes and rejects, each atomically and idempotently: a shard
+    without duplicates is renamed into place; one with duplicates is written without them."""
+    if keep_fields:  # from the documents as published, so a re-run writes the same bytes
+        source_docs = pq.ParquetFile(shard.documents)
+        schema = pa.schema([source_docs.schema_arrow.field(c) for c in ("id", "source", *keep_fields)])
+        with ParquetShard(shard.final_fields, schema) as fields:
+            offset = 0
+            for batch in source_docs.iter_batches(batch_size=8192, columns=schema.names):
+                table = pa.Table.from_batches([batch])
+                if losers:
+                    positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+                    table = table.filter(pc.invert(pc.is_in(positions, value_set=pa.array(losers, pa.int64()))))
+                fields.write(table)
+                offset += batch.num_rows
+    if not losers:
+        if shard.rejects.is_file():
+            os.replace(shard.rejects, shard.final_rejects)
+        if shard.docs.is_file():
+            shard.final_docs.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(shard.docs, shard.final_docs)
+        return
+    staged = pq.ParquetFile(shard.docs)  # never renamed: it has duplicates
+    loser_ids = pa.array(losers, pa.int64())
+    dup_tables = [pq.read_table(shard.rejects)]
+    with ParquetShard(shard.final_docs, staged.schema_arrow) as docs:
         offset = 0
         for batch in staged.iter_batches(batch_size=8192):
             table = pa.Table.from_batches([batch])
-            if losers:
-                positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
-                dup_tables.append(_duplicate_rejects(table, source, input_file, offset, losers, raws))
-                table = table.filter(pc.invert(pc.is_in(positions, value_set=loser_ids)))
-            docs.write(table.drop_columns([STAGED_ROW]))
-            if fields:
-                fields.write(table.select(field_cols))
+            positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+            mine = [r - offset for r in losers if offset <= r < offset + table.num_rows]
+            if mine:
+                dup_tables.append(_duplicate_rejects(table.take(pa.array(mine, pa.int64())),
+                                                     input_rows(shard, [offset + r for r in mine]), source,
+                                                     input_file, raws))
+            docs.write(table.filter(pc.invert(pc.is_in(positions, value_set=loser_ids))))
             offset += batch.num_rows
-    write_table(layout.rejected(source) / final, pa.concat_tables(dup_tables))
+    write_table(shard.final_rejects, pa.concat_tables(dup_tables))
 
 
 def finalize_source(layout: CorpusLayout, source: str, inputs: list[str], keep_fields: tuple[str, ...],
@@ -104,11 +134,11 @@ def finalize_source(layout: CorpusLayout, source: str, inputs: list[str], keep_f
 
     `reader` and `reader_paths` (input i as the reader names it) let duplicate rejects keep their input bytes.
     """
-    staging = layout.staging(source)
-    staged = [staging / staged_names(rank)[0] for rank in range(len(inputs))]
-    losers = duplicate_rows(staged)
-    for rank, path in enumerate(staged):
-        shard_losers = losers.get(path.name, {})
+    shards = [StagedShard(layout, source, rank) for rank in range(len(inputs))]
+    losers = duplicate_rows([s.documents for s in shards])
+    layout.rejected(source).mkdir(parents=True, exist_ok=True)
+    for rank, shard in enumerate(shards):
+        shard_losers = losers.get(rank, [])
         filepath = reader_paths[rank] if reader_paths else None
-        raws = original_bytes(reader, filepath, set(shard_losers.values()))
-        publish_shard(layout, source, rank, filepath or inputs[rank], shard_losers, keep_fields, raws)
+        raws = original_bytes(reader, filepath, set(input_rows(shard, shard_losers)) if shard_losers else set())
+        publish_shard(shard, source, filepath or inputs[rank], shard_losers, keep_fields, raws)

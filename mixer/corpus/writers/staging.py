@@ -13,12 +13,16 @@ from mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, f
 from mixer.corpus.writers.parquet_shard import ParquetShard
 from toxmix.core.processes import exit_with_parent_if_worker
 
-STAGED_ROW = "toxmix_row"  # staging only: the record's row in its input file, for duplicate rejects
+STAGED_ROW = "toxmix_row"  # each staged document's row in its input file, for duplicate rejects
+ROWS_SCHEMA = pa.schema([(STAGED_ROW, pa.int64())])
 
 
-def staged_names(rank: int) -> tuple[str, str]:
-    """File names of a task's staged document and reject shards."""
-    return f"{rank:05d}.docs.parquet", f"{rank:05d}.rejected.parquet"
+def staged_names(rank: int) -> tuple[str, str, str]:
+    """File names of a task's staged documents, rejects, and the documents' input rows (row-aligned with them).
+
+    The documents are staged exactly as they are published, so a shard without duplicates is published by a
+    rename, not written twice."""
+    return f"{rank:05d}.docs.parquet", f"{rank:05d}.rejected.parquet", f"{rank:05d}.rows.parquet"
 
 
 class StageShards(PipelineStep):
@@ -27,7 +31,7 @@ class StageShards(PipelineStep):
     name = "💾 Stage shards"
     type = "💽 - WRITER"
 
-    def __init__(self, staging_dir: str, source: str, keep_fields: tuple[str, ...], batch_size: int = 1024):
+    def __init__(self, staging_dir: str, source: str, keep_fields: tuple[str, ...], batch_size: int = 8192):
         super().__init__()
         self.staging_dir = staging_dir
         self.source = source
@@ -36,13 +40,14 @@ class StageShards(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         exit_with_parent_if_worker()  # a killed command takes its pool workers with it
-        docs_name, rejects_name = staged_names(rank)
+        docs_name, rejects_name, rows_name = staged_names(rank)
         out = Path(self.staging_dir)
         self._types: dict[str, pa.DataType] = {}
         doc_rows: list[Document] = []
         reject_rows: list[dict] = []
         docs_shard: ParquetShard | None = None
         rejects = ParquetShard(out / rejects_name, REJECT_SCHEMA)
+        rows = ParquetShard(out / rows_name, ROWS_SCHEMA)
         try:
             for doc in data:
                 if is_rejected(doc):
@@ -56,23 +61,25 @@ class StageShards(PipelineStep):
                         continue
                     doc_rows.append(doc)
                     self.stat_update("stored")
-                if len(doc_rows) >= self.batch_size:
+                if len(doc_rows) >= self.batch_size:  # one row group of the published shard
                     docs_shard = docs_shard or ParquetShard(out / docs_name, self._doc_schema())
-                    docs_shard.write(self._docs_table(doc_rows))
+                    self._write_docs(docs_shard, rows, doc_rows)
                     doc_rows = []
                 if len(reject_rows) >= self.batch_size:
                     rejects.write(pa.Table.from_pylist(reject_rows, schema=REJECT_SCHEMA))
                     reject_rows = []
             docs_shard = docs_shard or ParquetShard(out / docs_name, self._doc_schema())
-            docs_shard.write(self._docs_table(doc_rows))
+            self._write_docs(docs_shard, rows, doc_rows)
             rejects.write(pa.Table.from_pylist(reject_rows, schema=REJECT_SCHEMA))
         except BaseException:
             rejects.abort()
+            rows.abort()
             if docs_shard:
                 docs_shard.abort()
             raise
-        docs_shard.close()
+        rows.close()
         rejects.close()
+        docs_shard.close()  # last: a staged shard exists only with its rows and rejects
         return
         yield
 
@@ -102,7 +109,11 @@ class StageShards(PipelineStep):
         for name in self.keep_fields:
             # once a shard is open its types are frozen: fields not seen yet become strings
             schema = schema.append(pa.field(name, self._types.setdefault(name, pa.string())))
-        return schema.append(pa.field(STAGED_ROW, pa.int64()))
+        return schema
+
+    def _write_docs(self, docs_shard: ParquetShard, rows: ParquetShard, docs: list[Document]) -> None:
+        docs_shard.write(self._docs_table(docs))
+        rows.write(pa.table({STAGED_ROW: [d.metadata[ORIGIN][1] for d in docs]}, schema=ROWS_SCHEMA))
 
     def _docs_table(self, docs: list[Document]) -> pa.Table:
         columns = {
@@ -115,6 +126,5 @@ class StageShards(PipelineStep):
         schema = self._doc_schema()
         for name in self.keep_fields:
             columns[name] = [d.metadata[FIELDS].get(name) for d in docs]
-        columns[STAGED_ROW] = [d.metadata[ORIGIN][1] for d in docs]
         return pa.table(columns, schema=schema)
 
