@@ -55,8 +55,6 @@ class ShardJob:
     first_pos: int
     last_pos: int
     out_dir: str
-    corpus: str
-    selection: str
     manifest: Manifest
     dtype: str
     eos_id: int
@@ -263,8 +261,7 @@ def _materialize(mf: ManifestFile, executor: ExecutorConfig, progress: bool, loc
     dtype = token_dtype(lock.tokenizer.vocab_size)
     masked = tuple(sorted(c.name for c in spec.components if not c.label_mask))
     gathered = str(layout.gathered(spec.name))
-    jobs = [ShardJob(i, a, b, str(out), str(layout.root), str(selection), spec, dtype, lock.tokenizer.eos_id, masked,
-                     lock.lock_digest, gathered)
+    jobs = [ShardJob(i, a, b, str(out), spec, dtype, lock.tokenizer.eos_id, masked, lock.lock_digest, gathered)
             for i, (a, b) in enumerate(plan_shards(selection, spec.output.shard_tokens))]
     receipts = {j.first_pos: r for j in jobs if (r := _verified_receipt(j)) is not None}
     todo = [j for j in jobs if j.first_pos not in receipts]
