@@ -87,22 +87,30 @@ def input_rows(shard: StagedShard, positions: list[int]) -> list[int]:
     return rows.take(pa.array(positions, pa.int64())).to_pylist()
 
 
-def publish_shard(shard: StagedShard, source: str, input_file: str, losers: list[int],
+def _batches_without(parquet: pq.ParquetFile, losers: list[int], columns: list[str] | None = None):
+    """(offset, batch as read, batch without the losers' rows) for each batch of the file, in order."""
+    loser_ids = pa.array(losers, pa.int64())
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=8192, columns=columns):
+        table = pa.Table.from_batches([batch])
+        positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
+        yield offset, table, table.filter(pc.invert(pc.is_in(positions, value_set=loser_ids))) if losers else table
+        offset += table.num_rows
+
+
+def publish_shard(shard: StagedShard, source: str, input_file: str, losers: dict[int, int],
                   keep_fields: tuple[str, ...], raws: dict[int, bytes]) -> None:
     """Publish one task's documents, kept-field attributes and rejects, each atomically and idempotently: a shard
-    without duplicates is renamed into place; one with duplicates is written without them."""
+    without duplicates is renamed into place; one with duplicates is written without them.
+
+    `losers`: the positions of its duplicate rows, each with its row in the input file."""
+    positions = sorted(losers)
     if keep_fields:  # from the documents as published, so a re-run writes the same bytes
         source_docs = pq.ParquetFile(shard.documents)
         schema = pa.schema([source_docs.schema_arrow.field(c) for c in ("id", "source", *keep_fields)])
         with ParquetShard(shard.final_fields, schema) as fields:
-            offset = 0
-            for batch in source_docs.iter_batches(batch_size=8192, columns=schema.names):
-                table = pa.Table.from_batches([batch])
-                if losers:
-                    positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
-                    table = table.filter(pc.invert(pc.is_in(positions, value_set=pa.array(losers, pa.int64()))))
-                fields.write(table)
-                offset += batch.num_rows
+            for _, _, kept in _batches_without(source_docs, positions, schema.names):
+                fields.write(kept)
     if not losers:
         if shard.rejects.is_file():
             os.replace(shard.rejects, shard.final_rejects)
@@ -111,20 +119,14 @@ def publish_shard(shard: StagedShard, source: str, input_file: str, losers: list
             os.replace(shard.docs, shard.final_docs)
         return
     staged = pq.ParquetFile(shard.docs)  # never renamed: it has duplicates
-    loser_ids = pa.array(losers, pa.int64())
     dup_tables = [pq.read_table(shard.rejects)]
     with ParquetShard(shard.final_docs, staged.schema_arrow) as docs:
-        offset = 0
-        for batch in staged.iter_batches(batch_size=8192):
-            table = pa.Table.from_batches([batch])
-            positions = pa.array(range(offset, offset + table.num_rows), pa.int64())
-            mine = [r - offset for r in losers if offset <= r < offset + table.num_rows]
+        for offset, table, kept in _batches_without(staged, positions):
+            mine = [r for r in positions if offset <= r < offset + table.num_rows]
             if mine:
-                dup_tables.append(_duplicate_rejects(table.take(pa.array(mine, pa.int64())),
-                                                     input_rows(shard, [offset + r for r in mine]), source,
-                                                     input_file, raws))
-            docs.write(table.filter(pc.invert(pc.is_in(positions, value_set=loser_ids))))
-            offset += batch.num_rows
+                dup_tables.append(_duplicate_rejects(table.take(pa.array([r - offset for r in mine], pa.int64())),
+                                                     [losers[r] for r in mine], source, input_file, raws))
+            docs.write(kept)
     write_table(shard.final_rejects, pa.concat_tables(dup_tables))
 
 
@@ -138,7 +140,8 @@ def finalize_source(layout: CorpusLayout, source: str, inputs: list[str], keep_f
     losers = duplicate_rows([s.documents for s in shards])
     layout.rejected(source).mkdir(parents=True, exist_ok=True)
     for rank, shard in enumerate(shards):
-        shard_losers = losers.get(rank, [])
+        positions = losers.get(rank, [])
+        shard_losers = dict(zip(positions, input_rows(shard, positions), strict=True)) if positions else {}
         filepath = reader_paths[rank] if reader_paths else None
-        raws = original_bytes(reader, filepath, set(input_rows(shard, shard_losers)) if shard_losers else set())
+        raws = original_bytes(reader, filepath, set(shard_losers.values()))
         publish_shard(shard, source, filepath or inputs[rank], shard_losers, keep_fields, raws)

@@ -55,8 +55,6 @@ class Gather:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ToxmixError(f"{expected - written} selected documents are missing from the corpus; resolve the "
                               "manifest again")
-        for i in wanted:  # a shard none of whose documents were found gets an empty folder; write_shard says so
-            (tmp / f"shard={i}").mkdir(parents=True, exist_ok=True)
         write_json(tmp / DONE, {"lock": self.lock_digest, "shards": sorted(wanted)})
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
@@ -77,7 +75,6 @@ class Gather:
         )
 
 
-
 def gathered_shards(folder: str, lock_digest: str) -> set[int]:
     """The shards a finished gather for this lock left in the folder."""
     try:
@@ -90,7 +87,7 @@ def gathered_shards(folder: str, lock_digest: str) -> set[int]:
 def read_gathered(folder: str, lock_digest: str, index: int, first: int, last: int) -> dict[str, list]:
     """One shard's gathered rows in selection order; every position from first to last must be there."""
     path = Path(folder) / f"shard={index}"
-    if index not in gathered_shards(folder, lock_digest) or not path.is_dir():
+    if index not in gathered_shards(folder, lock_digest):
         raise ToxmixError(f"the gathered texts of shard {index} are missing from {folder}; run materialize again "
                           "to gather them")
     try:
