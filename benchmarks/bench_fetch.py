@@ -37,9 +37,9 @@ def per_shard_join(corpus: Path, selection: Path, first: int, last: int) -> int:
     rows = con.sql(f"SELECT s.pos, s.component, s.source, s.id, s.tokens, d.text "
                    f"FROM read_parquet({sql_literal(str(selection))}) AS s "
                    "JOIN documents AS d ON d.source = s.source AND d.id = s.id "
-                   f"WHERE s.pos BETWEEN {first} AND {last} ORDER BY s.pos").to_arrow_table().to_pydict()
+                   f"WHERE s.pos BETWEEN {first} AND {last} ORDER BY s.pos").to_arrow_table()
     con.close()
-    return len(rows["pos"])  # as Python lists, as write_shard takes them
+    return len(rows["pos"])  # an Arrow table, as read_gathered gives write_shard
 
 
 def main() -> None:

@@ -49,6 +49,8 @@ def _raw_of(record: dict) -> bytes:
 
 
 def _has_surrogates(text: str) -> bool:
+    if text.isascii():  # constant time in CPython, and most ids and many texts are ASCII
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -84,7 +85,7 @@ def gathered_shards(folder: str, lock_digest: str) -> set[int]:
     return set(done["shards"]) if done.get("lock") == lock_digest else set()
 
 
-def read_gathered(folder: str, lock_digest: str, index: int, first: int, last: int) -> dict[str, list]:
+def read_gathered(folder: str, lock_digest: str, index: int, first: int, last: int) -> pa.Table:
     """One shard's gathered rows in selection order; every position from first to last must be there."""
     path = Path(folder) / f"shard={index}"
     if index not in gathered_shards(folder, lock_digest):
@@ -92,10 +93,10 @@ def read_gathered(folder: str, lock_digest: str, index: int, first: int, last: i
                           "to gather them")
     try:
         files = sorted(path.glob("*.parquet"))
-        rows = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("pos").to_pydict() if files else None
+        rows = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("pos") if files else None
     except (OSError, pa.ArrowException):
         rows = None
-    if rows is None or rows["pos"] != list(range(first, last + 1)):
+    if rows is None or not np.array_equal(rows["pos"].to_numpy(), np.arange(first, last + 1)):
         (Path(folder) / DONE).unlink(missing_ok=True)  # never trusted again: the next run gathers afresh
         raise ToxmixError(f"the gathered texts of shard {index} in {folder} are incomplete or damaged; run "
                           "materialize again to gather them afresh")

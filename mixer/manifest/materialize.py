@@ -137,25 +137,28 @@ def write_shard(job: ShardJob) -> dict:
     """Tokenize one shard from its gathered texts and write its token, mask and index files; return its receipt."""
     manifest = job.manifest
     rows = read_gathered(job.gathered, job.lock_digest, job.index, job.first_pos, job.last_pos)
-    texts = list(rows["text"])
+    texts = rows["text"].to_pylist()
+    components = rows["component"].to_pylist() if manifest.transforms or job.masked_components else None
     for i, t in enumerate(manifest.transforms):
-        for j, comp in enumerate(rows["component"]):
+        values = rows[f"t{i}"].to_pylist()
+        for j, comp in enumerate(components):
             if t.components is None or comp in t.components:
-                texts[j] = apply_transform(t, texts[j], rows[f"t{i}"][j])
+                texts[j] = apply_transform(t, texts[j], values[j])
     ids, lengths = encode_with_eos(load_tokenizer(manifest.tokenizer), texts, job.dtype, job.eos_id)
     if not manifest.transforms:
-        bad = np.flatnonzero(lengths != np.asarray(rows["tokens"], dtype=np.int64))
+        counted = rows["tokens"].to_numpy().astype(np.int64)
+        bad = np.flatnonzero(lengths != counted)
         if len(bad):
             j = int(bad[0])
-            raise ToxmixError(f"tokenizer {manifest.tokenizer!r} gives {lengths[j] - 1} tokens for {rows['source'][j]}/"
-                              f"{rows['id'][j]} where the corpus counted {rows['tokens'][j] - 1}; the tokenizer "
-                              "does not match the corpus token counts")
+            raise ToxmixError(f"tokenizer {manifest.tokenizer!r} gives {lengths[j] - 1} tokens for "
+                              f"{rows['source'][j].as_py()}/{rows['id'][j].as_py()} where the corpus counted "
+                              f"{counted[j] - 1}; the tokenizer does not match the corpus token counts")
     ends = np.cumsum(lengths)
     out = Path(job.out_dir)
     receipt = {"lock": job.lock_digest, "first": job.first_pos, "last": job.last_pos, "tokens": len(ids)}
     if job.masked_components:
         mask = np.ones(len(ids), dtype=np.bool_)
-        for comp, s, e in zip(rows["component"], ends - lengths, ends, strict=True):
+        for comp, s, e in zip(components, ends - lengths, ends, strict=True):
             if comp in job.masked_components:
                 mask[s:e] = False
         atomic_write_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -60,7 +61,6 @@ class StageShards(PipelineStep):
                         self.stat_update("rejected", f"rejected_{bad['reason']}")
                         continue
                     doc_rows.append(doc)
-                    self.stat_update("stored")
                 if len(doc_rows) >= self.batch_size:  # one row group of the published shard
                     docs_shard = docs_shard or ParquetShard(out / docs_name, self._doc_schema())
                     self._write_docs(docs_shard, rows, doc_rows)
@@ -112,15 +112,17 @@ class StageShards(PipelineStep):
         return schema
 
     def _write_docs(self, docs_shard: ParquetShard, rows: ParquetShard, docs: list[Document]) -> None:
+        self.stat_update("stored", value=len(docs))
         docs_shard.write(self._docs_table(docs))
         rows.write(pa.table({STAGED_ROW: [d.metadata[ORIGIN][1] for d in docs]}, schema=ROWS_SCHEMA))
 
     def _docs_table(self, docs: list[Document]) -> pa.Table:
+        text = pa.array([d.text for d in docs], pa.string())
         columns = {
             "id": [d.id for d in docs],
             "source": [self.source] * len(docs),
-            "text": [d.text for d in docs],
-            "n_bytes": [len(d.text.encode("utf-8")) for d in docs],
+            "text": text,
+            "n_bytes": pc.binary_length(text).cast(pa.int64()),
             "n_tokens": [d.metadata[N_TOKENS] for d in docs],
         }
         schema = self._doc_schema()
