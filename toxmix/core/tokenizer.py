@@ -3,12 +3,15 @@
 import hashlib
 import os
 import socket
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import DEFAULT_TOKENIZER, shared_path
@@ -64,6 +67,32 @@ def load_tokenizer(spec: str = DEFAULT_TOKENIZER) -> Tokenizer:
             f"cannot load tokenizer {spec!r}: not a local tokenizer.json and the hub failed ({e.__class__.__name__}); "
             "pass a path to tokenizer.json or set TOXMIX_SHARED"
         ) from None
+
+
+Tag = TypeVar("Tag")
+Converted = TypeVar("Converted")
+
+
+def encode_ahead(tok: Tokenizer, batches: Iterable[tuple[Tag, list[str]]],
+                 convert: Callable[[list[Encoding]], Converted]) -> Iterator[tuple[Tag, Converted]]:
+    """Each batch's tag with `convert` of its texts' encodings (no special tokens), in the batches' order.
+
+    The next batch is encoded and converted in a thread while the caller handles this one and the one after is
+    read: the tokenizer releases the GIL, so the work around it no longer waits for it. Converting in that thread
+    frees each batch's encodings before the next batch is encoded, so the tokenizer reuses their memory.
+    """
+    def work(texts: list[str]) -> Converted:
+        return convert(tok.encode_batch_fast(texts, add_special_tokens=False))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="toxmix-encode") as pool:
+        pending = None
+        for tag, texts in batches:
+            future = pool.submit(work, texts)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = tag, future
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def hub_reachable() -> bool:

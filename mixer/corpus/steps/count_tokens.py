@@ -1,12 +1,14 @@
 """Counting tokens per document with a batched Hugging Face tokenizer."""
 
+from collections.abc import Iterator
 from itertools import islice
 
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from tokenizers import Encoding
 
 from mixer.corpus.records import N_TOKENS, is_rejected
-from toxmix.core.tokenizer import load_tokenizer
+from toxmix.core.tokenizer import encode_ahead, load_tokenizer
 
 
 class CountTokens(PipelineStep):
@@ -21,13 +23,19 @@ class CountTokens(PipelineStep):
         self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        tok = load_tokenizer(self.tokenizer)
+        # a batch goes on to be staged while the next is counted
+        for (batch, kept), counts in encode_ahead(load_tokenizer(self.tokenizer), self._batches(data), _lengths):
+            for doc, n in zip(kept, counts, strict=True):
+                doc.metadata[N_TOKENS] = n
+            self.stat_update("tokens", value=sum(counts))
+            yield from batch
+
+    def _batches(self, data: DocumentsPipeline) -> Iterator[tuple[tuple[list[Document], list[Document]], list[str]]]:
         it = iter(data)
         while batch := list(islice(it, self.batch_size)):
             kept = [d for d in batch if not is_rejected(d)]
-            with self.track_time(unit="batch"):
-                encodings = tok.encode_batch_fast([d.text for d in kept], add_special_tokens=False)
-                for doc, enc in zip(kept, encodings, strict=True):
-                    doc.metadata[N_TOKENS] = len(enc)  # len(enc.ids) would build a list
-            self.stat_update("tokens", value=sum(d.metadata[N_TOKENS] for d in kept))
-            yield from batch
+            yield (batch, kept), [d.text for d in kept]
+
+
+def _lengths(encodings: list[Encoding]) -> list[int]:
+    return [len(e) for e in encodings]  # len(e.ids) would build a list
