@@ -41,3 +41,23 @@ def test_hub_style_model_folder_resolves_model_bin(tmp_path, fasttext_model):
     assert resolve_model_file(str(repo)) == repo / "model.bin"
     with pytest.raises(ToxmixError, match="neither a file nor a hub id"):
         resolve_model_file("not a model")
+
+
+def test_one_worker_runs_in_process_without_a_forked_manager(tmp_path, monkeypatch):
+    import datatrove.executor.local as local
+
+    def no_manager():
+        raise AssertionError("a Manager process was started for one worker")
+
+    monkeypatch.setattr(local.multiprocess, "Manager", no_manager)
+    ran = []
+
+    def step(data, rank, world_size):
+        ran.append(rank)
+        return data or ()
+
+    cfg = ExecutorConfig()
+    assert cfg.run([step], tasks=3, logging_dir=tmp_path, job_name="t") is None
+    assert ran == [0, 1, 2] and (tmp_path / "stats.json").is_file()
+    assert cfg.run([step], tasks=3, logging_dir=tmp_path, job_name="t") is None  # every task done: none rerun
+    assert ran == [0, 1, 2]
