@@ -6,6 +6,7 @@ from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
@@ -18,6 +19,8 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import forks_die_with_us
 
 EXECUTORS = ("local", "slurm", "ray")
+
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,14 @@ class ExecutorConfig:
     check_tools: bool = True
 
     def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str,
-            then: Callable[[], None] | None = None, first: Callable[[], None] | None = None) -> Submitted | None:
+            then: Callable[[], Result] | None = None,
+            first: Callable[[], None] | None = None) -> Submitted | Result | None:
         """Run `first()` once, then `tasks` tasks of the pipeline, then `then()` once after every task succeeded.
 
-        Locally and on Ray this waits, checks every task finished and calls `first` and `then` here (None is
-        returned). On Slurm it submits one-task jobs for `first` and `then` around the array job, each depending
-        on the one before, and returns at once what it submitted. Local processes it starts die with this one.
+        Locally and on Ray this waits, checks every task finished, calls `first` and `then` here and returns what
+        `then()` returned (None without it). On Slurm it submits one-task jobs for `first` and `then` around the
+        array job, each depending on the one before, and returns at once what it submitted. Local processes it
+        starts die with this one.
         """
         executor = self.build(pipeline, tasks, logging_dir, job_name)
         if self.kind == "slurm":
@@ -119,9 +124,7 @@ class ExecutorConfig:
         if missing:
             raise ToxmixError(f"{len(missing)} of {tasks} tasks did not finish (first: task {missing[0]}); their "
                               f"logs are in {logging_dir}/logs; run the same command again to redo only those")
-        if then is not None:
-            then()
-        return None
+        return then() if then is not None else None
 
     def _single(self, call: Callable[[], None], logging_dir: Path, job_name: str) -> PipelineExecutor:
         """A one-task job that calls `call`; it runs on every submission (its completion marker is dropped)."""

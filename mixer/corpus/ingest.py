@@ -164,13 +164,12 @@ def _ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool,
     ]
     complete = CompleteIngest(str(layout.root), cfg, fmt, inputs, run, reader,
                               None if fmt == "hf" else [relative_to(f, root) for f in inputs])
-    submitted = executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}",
-                             then=complete)
-    if submitted is not None:
-        return submitted
-    summary = summarize(layout, cfg.source)
-    summary.notes += [skip_note] if skip_note else []
-    return summary
+    done = executor.run(pipeline, tasks, layout.logs("ingest", cfg.source), f"toxmix-ingest-{cfg.source}",
+                        then=complete)
+    if isinstance(done, Submitted):
+        return done
+    done.notes += [skip_note] if skip_note else []
+    return done
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ class CompleteIngest:
     reader: object
     reader_paths: list[str] | None
 
-    def __call__(self) -> None:
+    def __call__(self) -> IngestSummary:
         cfg, layout = self.cfg, CorpusLayout.at(self.corpus)
         finalize_source(layout, cfg.source, self.inputs, cfg.keep_fields, self.reader, self.reader_paths)
         summary = summarize(layout, cfg.source)
@@ -203,3 +202,4 @@ class CompleteIngest:
             "rejected": summary.rejected,
         })
         shutil.rmtree(layout.staging(cfg.source), ignore_errors=True)
+        return summary

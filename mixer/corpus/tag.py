@@ -100,7 +100,7 @@ def _tag(layout: CorpusLayout, parsed: list[ScorerSpec], scorers: dict[str, dict
     ]
     submitted = executor.run(pipeline, len(shards), logging_dir, "toxmix-tag",
                              then=RecordTagged(str(layout.root), scorers, chosen))
-    if submitted is not None:
+    if isinstance(submitted, Submitted):
         return submitted
     documents = sum(json.loads(layout.source_meta(s).read_text())["documents"] for s in chosen)
     return TagSummary(scorers, len(shards), documents, str(logging_dir), done_before)

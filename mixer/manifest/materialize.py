@@ -279,7 +279,7 @@ def _materialize(mf: ManifestFile, executor: ExecutorConfig, progress: bool, loc
             if job.first_pos not in receipts:  # a marker is no proof: redo every shard that does not verify
                 (logging_dir / "completions" / f"{job.index:05d}").unlink(missing_ok=True)
         return executor.run([WriteTokenShards(jobs)], len(jobs), logging_dir, f"toxmix-materialize-{spec.name}",
-                            then=record, first=gather) or read_lock(mf.lock_path)
+                            then=record, first=gather)
     gather()
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"materialize {spec.name}", total=len(jobs), completed=len(receipts))
