@@ -116,20 +116,25 @@ def _verified_receipt(job: ShardJob) -> dict | None:
 ENCODE_BATCH = 1024  # one call per shard is ~30 % slower than batches this size (the encodings of ~10M tokens)
 
 
+def _id_lists(encodings: list[Encoding]) -> list[list[int]]:
+    return [e.ids for e in encodings]
+
+
 def encode_with_eos(tok, texts: list[str], dtype: str, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
     """The texts' token ids, EOS after each, as one array, and each document's length with its EOS."""
-    def with_eos(encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
-        lengths = np.fromiter((len(e) + 1 for e in encodings), dtype=np.int64, count=len(encodings))
-        ids = np.empty(int(lengths.sum()), dtype=dtype)
-        start = 0
-        for e, n in zip(encodings, lengths.tolist(), strict=True):
-            ids[start:start + n - 1] = e.ids  # one slice per document: faster than one list for the batch
-            ids[start + n - 1] = eos_id
-            start += n
-        return ids, lengths
-
     batches = ((None, texts[first:first + ENCODE_BATCH]) for first in range(0, len(texts), ENCODE_BATCH))
-    parts = [part for _, part in encode_ahead(tok, batches, with_eos)]
+    parts = []
+    # the encoding thread takes each document's ids out (freeing the encodings before the next batch); this
+    # thread, idle otherwise, copies them into the token array while the next batch encodes
+    for _, id_lists in encode_ahead(tok, batches, _id_lists):
+        lengths = np.fromiter((len(ids) + 1 for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        out = np.empty(int(lengths.sum()), dtype=dtype)
+        start = 0
+        for ids, n in zip(id_lists, lengths.tolist(), strict=True):
+            out[start:start + n - 1] = ids  # one slice per document: faster than one list for the batch
+            out[start + n - 1] = eos_id
+            start += n
+        parts.append((out, lengths))
     if not parts:
         return np.empty(0, dtype=dtype), np.empty(0, dtype=np.int64)
     return np.concatenate([ids for ids, _ in parts]), np.concatenate([lengths for _, lengths in parts])

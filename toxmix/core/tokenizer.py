@@ -3,8 +3,11 @@
 import hashlib
 import os
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +76,31 @@ Tag = TypeVar("Tag")
 Converted = TypeVar("Converted")
 
 
+# While encoding ahead, the GIL changes hands within this long, not the interpreter's default 5 ms (see below).
+ENCODE_SWITCH_INTERVAL_S = 0.0002
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextmanager
+def _short_switch_interval(seconds: float) -> Iterator[None]:
+    """The interpreter's GIL switch interval at most `seconds` while any caller is inside; restored after the last."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(seconds, _switch_saved))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
 def encode_ahead(tok: Tokenizer, batches: Iterable[tuple[Tag, list[str]]],
                  convert: Callable[[list[Encoding]], Converted]) -> Iterator[tuple[Tag, Converted]]:
     """Each batch's tag with `convert` of its texts' encodings (no special tokens), in the batches' order.
@@ -84,7 +112,11 @@ def encode_ahead(tok: Tokenizer, batches: Iterable[tuple[Tag, list[str]]],
     def work(texts: list[str]) -> Converted:
         return convert(tok.encode_batch_fast(texts, add_special_tokens=False))
 
-    with ThreadPoolExecutor(1, thread_name_prefix="toxmix-encode") as pool:
+    # The encoding thread needs the GIL to hand each batch's texts to the tokenizer and take its encodings back;
+    # with the caller busy in Python it waits a whole switch interval each time while the tokenizer's threads
+    # idle (the calls ran 0.5-0.9 s longer per 20,000 documents at 5 ms, 0.2 s at 0.2 ms: BENCHMARKS.md).
+    with _short_switch_interval(ENCODE_SWITCH_INTERVAL_S), \
+            ThreadPoolExecutor(1, thread_name_prefix="toxmix-encode") as pool:
         pending = None
         for tag, texts in batches:
             future = pool.submit(work, texts)
