@@ -5,7 +5,8 @@ Uses a Dolma-shaped fastText model (word bigrams, 2M buckets x dim 100, ~830 MB)
 data. Two harnesses, each alternating pairs (order flipped each pair), medians and ranges of the per-pair ratio:
 - in process: the model loaded once on each side; `tag(..., retag=True)` rewrites the attribute tables;
 - whole processes: `python -m toxmix.cli tag --retag` vs a Python process that loads the model and runs the
-  bare loop, so start-up and model loading count on both sides.
+  bare loop, so start-up and model loading count on both sides (the bare process imports only fastText, pyarrow
+  and the line preprocessing the pipeline uses, not toxmix's stages).
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_tag.py [--copies 30] [--pairs 5]
 """
 
@@ -21,10 +22,6 @@ import pyarrow.parquet as pq
 from common import alternating, c4_copies, machine_load, report, timer
 
 from classifiers.fasttext_scorer import fasttext_line
-from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
-from mixer.corpus.executors import ExecutorConfig
-from mixer.corpus.ingest import IngestConfig, ingest
-from mixer.corpus.tag import tag
 
 BATCH = 4096  # the tag pipeline's reader batch
 
@@ -51,6 +48,12 @@ def main() -> None:
     if args.bare_process:
         _bare_process(*args.bare_process)
         return
+    # imported here, not at the top: the bare process loads only what its loop needs (fastText, pyarrow)
+    from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+    from mixer.corpus.executors import ExecutorConfig
+    from mixer.corpus.ingest import IngestConfig, ingest
+    from mixer.corpus.tag import tag
+
     work = Path(tempfile.mkdtemp(prefix="bench-tag-"))
     model_path = work / "toxicity.bin"
     with timer() as t_train:

@@ -1,7 +1,10 @@
 """Helpers shared by the benchmark scripts: inputs made from the shared C4 sample, and timing."""
 
 import json
+import os
 import resource
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toxmix.core.settings import shared_path
+
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 def c4_copies(out_dir: Path, copies: int, files: int = 1) -> list[Path]:
@@ -73,6 +78,24 @@ def alternating(pairs: int, bare, ours) -> dict:
 
 def machine_load() -> float:
     """The 1-minute load average, recorded beside each figure to say when the machine was busy."""
-    import os
-
     return round(os.getloadavg()[0], 2)
+
+
+def bare_encode_cmd(texts_parquet: Path, ids: bool) -> list[str]:
+    """The whole-process bare side: `bare_encode.py` on the file the default tokenizer loads from, and the texts."""
+    tokenizer_json = shared_path("tokenizers", "gpt-neox-olmo-dolma-v1_5.json")
+    if not tokenizer_json.is_file():
+        raise SystemExit(f"{tokenizer_json} is missing: set TOXMIX_SHARED to the shared folder")
+    return [sys.executable, str(BENCH_DIR / "bare_encode.py"), str(tokenizer_json), str(texts_parquet)] + (
+        ["--ids"] if ids else [])
+
+
+def toxmix_cmd(*args: str) -> list[str]:
+    """A `toxmix` command run as its own process, as a user runs it."""
+    return [sys.executable, "-m", "toxmix.cli", *args]
+
+
+def run_quietly(cmd: list[str]) -> str:
+    """Run a command to completion, failing loudly; its standard output."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # as a user's shell runs toxmix: the benchmarks folder not on sys.path
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
