@@ -21,7 +21,18 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from common import alternating, bare_encode_cmd, c4_copies, machine_load, peak_rss_mb, report, run_quietly, toxmix_cmd
+from common import (
+    alternating,
+    bare_encode_cmd,
+    c4_copies,
+    machine_load,
+    peak_rss_mb,
+    report,
+    run_quietly,
+    toxmix_cmd,
+    whole_processes,
+    with_rates,
+)
 
 from mixer.corpus.executors import ExecutorConfig
 from mixer.corpus.ingest import IngestConfig, ingest
@@ -75,27 +86,20 @@ def main() -> None:
     print("in process:", in_process, flush=True)
 
     runs = itertools.count()
-    bare_cmd = bare_encode_cmd(work / "in" / "c4-000.parquet", ids=False)
-
-    def bare_process() -> None:
-        counted["bare_process"] = int(run_quietly(bare_cmd))
 
     def ours_process() -> None:  # a fresh corpus each time; all are removed at the end
         run_quietly(toxmix_cmd("ingest", "c4", str(work / "in"), "--corpus", str(work / f"corpus-{next(runs)}")))
 
-    processes = alternating(args.pairs, bare_process, ours_process)
-    assert counted["bare_process"] == tokens, counted
+    processes, bare_tokens = whole_processes(args.pairs, bare_encode_cmd(work / "in" / "c4-000.parquet", ids=False),
+                                             ours_process)
+    assert bare_tokens == tokens, (bare_tokens, tokens)
     load.append(machine_load())
-    figures = {
-        "docs": len(texts), "tokens": tokens, "load_before_after": load,
-        "in_process": {**in_process, "bare_tokens_per_s": round(tokens / in_process["bare_s_median"]),
-                       "ingest_tokens_per_s": round(tokens / in_process["ours_s_median"])},
-        "whole_processes": {**processes, "bare_tokens_per_s": round(tokens / processes["bare_s_median"]),
-                            "ingest_tokens_per_s": round(tokens / processes["ours_s_median"])},
-    }
+    figures = {"docs": len(texts), "tokens": tokens, "load_before_after": load,
+               "in_process": with_rates(in_process, tokens, "ingest"),
+               "whole_processes": with_rates(processes, tokens, "ingest")}
     if not args.no_memory:
-        figures["peak_rss_mb_1x"] = round(_peak_memory(work, 1))
-        figures[f"peak_rss_mb_{args.copies}x"] = round(_peak_memory(work, args.copies))
+        for copies in sorted({1, args.copies}):
+            figures[f"peak_rss_mb_{copies}x"] = round(_peak_memory(work, copies))
     report("ingest_vs_encode_batch_fast", figures)
     shutil.rmtree(work, ignore_errors=True)
 

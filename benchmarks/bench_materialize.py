@@ -18,7 +18,17 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from common import alternating, bare_encode_cmd, c4_copies, machine_load, report, run_quietly, toxmix_cmd
+from common import (
+    alternating,
+    bare_encode_cmd,
+    c4_copies,
+    machine_load,
+    report,
+    run_quietly,
+    toxmix_cmd,
+    whole_processes,
+    with_rates,
+)
 
 from mixer.corpus.catalog import run_query
 from mixer.corpus.executors import ExecutorConfig
@@ -61,25 +71,17 @@ def main() -> None:
     tokens = counted["tokens"]
     print("in process:", in_process, flush=True)
 
-    bare_cmd = bare_encode_cmd(next((corpus / "documents" / "c4").glob("*.parquet")), ids=True)
-
-    def bare_process() -> None:
-        counted["bare_process"] = int(run_quietly(bare_cmd))
-
     def ours_process() -> None:
         shutil.rmtree(corpus / "tokens" / "all", ignore_errors=True)
         run_quietly(toxmix_cmd("manifest", "materialize", str(manifest)))
 
-    processes = alternating(args.pairs, bare_process, ours_process)
-    assert counted["bare_process"] == tokens, counted
+    shard = next((corpus / "documents" / "c4").glob("*.parquet"))
+    processes, bare_tokens = whole_processes(args.pairs, bare_encode_cmd(shard, ids=True), ours_process)
+    assert bare_tokens == tokens, (bare_tokens, tokens)
     load.append(machine_load())
-    figures = {
-        "docs": len(texts), "tokens": tokens, "load_before_after": load,
-        "in_process": {**in_process, "bare_tokens_per_s": round(tokens / in_process["bare_s_median"]),
-                       "materialize_tokens_per_s": round(tokens / in_process["ours_s_median"])},
-        "whole_processes": {**processes, "bare_tokens_per_s": round(tokens / processes["bare_s_median"]),
-                            "materialize_tokens_per_s": round(tokens / processes["ours_s_median"])},
-    }
+    figures = {"docs": len(texts), "tokens": tokens, "load_before_after": load,
+               "in_process": with_rates(in_process, tokens, "materialize"),
+               "whole_processes": with_rates(processes, tokens, "materialize")}
     report("materialize_vs_encode_batch_fast", figures)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -6,6 +6,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,3 +100,19 @@ def run_quietly(cmd: list[str]) -> str:
     """Run a command to completion, failing loudly; its standard output."""
     env = {**os.environ, "PYTHONSAFEPATH": "1"}  # as a user's shell runs toxmix: the benchmarks folder not on sys.path
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def whole_processes(pairs: int, bare_cmd: list[str], ours: Callable[[], None]) -> tuple[dict, int]:
+    """`alternating` of the bare process (which prints its token count) and `ours`; the figures and that count."""
+    counted = {}
+
+    def bare() -> None:
+        counted["tokens"] = int(run_quietly(bare_cmd))
+
+    return alternating(pairs, bare, ours), counted["tokens"]
+
+
+def with_rates(figures: dict, tokens: int, ours_name: str) -> dict:
+    """A harness's figures with the tokens per second of each side's median time."""
+    return {**figures, "bare_tokens_per_s": round(tokens / figures["bare_s_median"]),
+            f"{ours_name}_tokens_per_s": round(tokens / figures["ours_s_median"])}
