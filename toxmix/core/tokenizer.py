@@ -114,7 +114,7 @@ def encode_ahead(tok: Tokenizer, batches: Iterable[tuple[Tag, list[str]]],
 
     # The encoding thread needs the GIL to hand each batch's texts to the tokenizer and take its encodings back;
     # with the caller busy in Python it waits a whole switch interval each time while the tokenizer's threads
-    # idle (the calls ran 0.5-0.9 s longer per 20,000 documents at 5 ms, 0.2 s at 0.2 ms: BENCHMARKS.md).
+    # idle (its 20 calls for 20,000 documents took 0.71 s longer than bare at 5 ms, 0.16 s at 0.2 ms: BENCHMARKS.md).
     with _short_switch_interval(ENCODE_SWITCH_INTERVAL_S), \
             ThreadPoolExecutor(1, thread_name_prefix="toxmix-encode") as pool:
         pending = None
