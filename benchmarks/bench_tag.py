@@ -11,7 +11,6 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_tag.py [--copies 30] [-
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import fasttext
 import pyarrow.parquet as pq
-from common import alternating, c4_copies, machine_load, report, timer
+from common import BENCH_DIR, alternating, c4_copies, machine_load, report, run_quietly, timer, toxmix_cmd
 
 from classifiers.fasttext_scorer import fasttext_line
 
@@ -71,13 +70,11 @@ def main() -> None:
     in_process = alternating(args.pairs, lambda: bare_loop(bare_model, texts),
                              lambda: tag(str(corpus), [spec], None, ExecutorConfig(workers=1), retag=True))
     print("in process:", in_process, flush=True)
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # as toxmix's own children run; the bare script needs its folder
-    bench_dir = Path(__file__).resolve().parent
-    bare_cmd = [sys.executable, str(bench_dir / "bench_tag.py"), "--bare-process", str(model_path), str(shard)]
-    tag_cmd = [sys.executable, "-m", "toxmix.cli", "tag", "-c", str(corpus), "-s", spec, "--retag"]
+    # the bare script runs with its folder on sys.path (it imports common); toxmix runs as a user's shell runs it
+    bare_cmd = [sys.executable, str(BENCH_DIR / "bench_tag.py"), "--bare-process", str(model_path), str(shard)]
     processes = alternating(
         args.pairs, lambda: subprocess.run(bare_cmd, check=True, capture_output=True),
-        lambda: subprocess.run(tag_cmd, check=True, env=env, capture_output=True))
+        lambda: run_quietly(toxmix_cmd("tag", "-c", str(corpus), "-s", spec, "--retag")))
     load.append(machine_load())
     n = len(texts)
     report("tag_vs_fasttext_predict", {
