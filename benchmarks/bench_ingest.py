@@ -36,7 +36,7 @@ from common import (
 
 from mixer.corpus.executors import ExecutorConfig
 from mixer.corpus.ingest import IngestConfig, ingest
-from toxmix.core.tokenizer import load_tokenizer
+from toxmix.core.tokenizer import ENCODE_BATCH, load_tokenizer
 
 
 def _child(inputs: str, corpus: str) -> None:
@@ -70,8 +70,8 @@ def main() -> None:
     counted = {}
 
     def bare() -> None:
-        counted["tokens"] = sum(len(e) for i in range(0, len(texts), 1024)
-                                for e in tok.encode_batch_fast(texts[i:i + 1024], add_special_tokens=False))
+        counted["tokens"] = sum(len(e) for i in range(0, len(texts), ENCODE_BATCH)
+                                for e in tok.encode_batch_fast(texts[i:i + ENCODE_BATCH], add_special_tokens=False))
 
     def ours() -> None:
         shutil.rmtree(work / "corpus", ignore_errors=True)

@@ -35,7 +35,7 @@ from mixer.corpus.executors import ExecutorConfig
 from mixer.corpus.ingest import IngestConfig, ingest
 from mixer.manifest.materialize import materialize
 from mixer.manifest.resolve import resolve
-from toxmix.core.tokenizer import load_tokenizer
+from toxmix.core.tokenizer import ENCODE_BATCH, load_tokenizer
 
 
 def main() -> None:
@@ -57,8 +57,8 @@ def main() -> None:
     counted = {}
 
     def bare() -> None:  # the call, and taking each document's ids out, as a token file needs them
-        counted["tokens"] = sum(len(e.ids) for i in range(0, len(texts), 1024)
-                                for e in tok.encode_batch_fast(texts[i:i + 1024], add_special_tokens=False))
+        counted["tokens"] = sum(len(e.ids) for i in range(0, len(texts), ENCODE_BATCH)
+                                for e in tok.encode_batch_fast(texts[i:i + ENCODE_BATCH], add_special_tokens=False))
 
     def ours() -> None:
         shutil.rmtree(corpus / "tokens" / "all", ignore_errors=True)

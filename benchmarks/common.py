@@ -13,7 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from toxmix.core.settings import shared_path
+from toxmix.core.settings import DEFAULT_TOKENIZER, shared_path
+from toxmix.core.tokenizer import ENCODE_BATCH, tokenizer_file
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -91,12 +92,13 @@ def machine_load() -> float:
 
 
 def bare_encode_cmd(texts_parquet: Path, ids: bool) -> list[str]:
-    """The whole-process bare side: `bare_encode.py` on the file the default tokenizer loads from, and the texts."""
-    tokenizer_json = shared_path("tokenizers", "gpt-neox-olmo-dolma-v1_5.json")
-    if not tokenizer_json.is_file():
-        raise SystemExit(f"{tokenizer_json} is missing: set TOXMIX_SHARED to the shared folder")
-    return [sys.executable, str(BENCH_DIR / "bare_encode.py"), str(tokenizer_json), str(texts_parquet)] + (
-        ["--ids"] if ids else [])
+    """The whole-process bare side: `bare_encode.py` on the file the default tokenizer loads from, the texts and
+    the pipeline's batch size."""
+    tokenizer_json = tokenizer_file(DEFAULT_TOKENIZER)
+    if tokenizer_json is None:
+        raise SystemExit(f"no local copy of {DEFAULT_TOKENIZER}: set TOXMIX_SHARED to the shared folder")
+    return [sys.executable, str(BENCH_DIR / "bare_encode.py"), str(tokenizer_json), str(texts_parquet),
+            str(ENCODE_BATCH)] + (["--ids"] if ids else [])
 
 
 def toxmix_cmd(*args: str) -> list[str]:

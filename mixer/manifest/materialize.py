@@ -42,7 +42,7 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
 from toxmix.core.processes import die_with_parent
 from toxmix.core.settings import default_threads
-from toxmix.core.tokenizer import encode_ahead, load_tokenizer
+from toxmix.core.tokenizer import ENCODE_BATCH, encode_ahead, load_tokenizer
 
 INDEX_SCHEMA = pa.schema([("start", pa.int64()), ("end", pa.int64()), ("pos", pa.int64()), ("id", pa.string()),
                           ("source", pa.string()), ("component", pa.string())])
@@ -111,9 +111,6 @@ def _verified_receipt(job: ShardJob) -> dict | None:
         if not path.is_file() or file_sha256(path) != receipt.get(key):
             return None
     return receipt if (out / f"{job.stem}.index.parquet").is_file() else None
-
-
-ENCODE_BATCH = 1024  # one call per shard is ~30 % slower than batches this size (the encodings of ~10M tokens)
 
 
 def _id_lists(encodings: list[Encoding]) -> list[list[int]]:

@@ -8,7 +8,7 @@ from datatrove.pipeline.base import PipelineStep
 from tokenizers import Encoding
 
 from mixer.corpus.records import N_TOKENS, is_rejected
-from toxmix.core.tokenizer import encode_ahead, load_tokenizer
+from toxmix.core.tokenizer import ENCODE_BATCH, encode_ahead, load_tokenizer
 
 
 class CountTokens(PipelineStep):
@@ -17,7 +17,7 @@ class CountTokens(PipelineStep):
     name = "🔢 Count tokens"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer: str, batch_size: int = 1024):
+    def __init__(self, tokenizer: str, batch_size: int = ENCODE_BATCH):
         super().__init__()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
