@@ -135,7 +135,7 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
         def work(_):
             from toxmix.core.processes import exit_with_parent_if_worker
             exit_with_parent_if_worker()
-            print(os.getpid(), flush=True)
+            os.write(1, f"{os.getpid()}\\n".encode())  # one write, so the two workers' lines cannot interleave
             time.sleep(300)
 
         if __name__ == "__main__":
