@@ -30,14 +30,14 @@ from pathlib import Path
 import torch
 from common import report
 
-from eval.capability import continuation_logprobs
-from eval.generate import Condition, generate
-from eval.prompts import rtp_prompts
-from eval.result import Sampling
-from eval.tasks import load_items
-from probe.model import load_model
 from toxmix.core.errors import ToxmixError
+from toxmix.core.models import load_model
 from toxmix.core.settings import shared_path
+from toxmix.eval.capability import continuation_logprobs
+from toxmix.eval.generate import Condition, generate
+from toxmix.eval.prompts import rtp_prompts
+from toxmix.eval.result import Sampling
+from toxmix.eval.tasks import load_items
 
 
 def spread(values: list[float]) -> dict:
@@ -123,7 +123,7 @@ def bench_mc(lm, pairs: int, n: int, task: str) -> dict:
         return time.perf_counter() - start
 
     def full_batched() -> float:
-        from eval.capability import _right_padded
+        from toxmix.eval.capability import _right_padded
 
         start = time.perf_counter()
         order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][0]) + len(requests[i][1])))
@@ -147,7 +147,7 @@ def bench_mc(lm, pairs: int, n: int, task: str) -> dict:
 
 
 def bench_scorers(work: Path, fasttext_model: str | None) -> dict:
-    from eval.scoring import build_toxicity_scorer
+    from toxmix.eval.scoring import build_toxicity_scorer
 
     texts = [p.text for p in rtp_prompts("rtp-sample").prompts] * 3
     texts = texts[:2000]
@@ -194,7 +194,7 @@ def bench_perspective(texts: list[str]) -> dict:
     import json
     from http.server import BaseHTTPRequestHandler
 
-    from eval.perspective import PerspectiveClient
+    from toxmix.eval.perspective import PerspectiveClient
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):

@@ -22,10 +22,10 @@ import yaml
 from bench_resolve import build_store
 from common import machine_load, report
 
-from mixer.corpus.catalog import open_catalog, sql_literal
-from mixer.manifest.gather import Gather, read_gathered
-from mixer.manifest.materialize import plan_shards
-from mixer.manifest.resolve import resolve
+from toxmix.mixer.corpus.catalog import open_catalog, sql_literal
+from toxmix.mixer.manifest.gather import Gather, read_gathered
+from toxmix.mixer.manifest.materialize import plan_shards
+from toxmix.mixer.manifest.resolve import resolve
 
 SELECTED_TOKENS = 200_000 * 1_010  # about 200,000 documents of 20-2,000 tokens (+ EOS)
 SHARDS = 10

@@ -5,7 +5,7 @@ Two harnesses, each alternating pairs (the order flips each pair), medians and r
 the machine's load:
 - in process: `ingest(...)` into a fresh corpus vs the bare loop over the texts already in memory, each side run
   once untimed first;
-- whole processes: `python -m toxmix.cli ingest` vs `bare_encode.py` (a process that imports only pyarrow and
+- whole processes: `python -m toxmix.app.cli ingest` vs `bare_encode.py` (a process that imports only pyarrow and
   tokenizers, loads the tokenizer, reads the Parquet file and runs the same loop), so start-up counts on both sides.
 Peak memory is measured in a fresh process per corpus size to show it follows the batch, not the corpus.
 Run: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_ingest.py [--copies 10] [--pairs 7]
@@ -34,9 +34,9 @@ from common import (
     with_rates,
 )
 
-from mixer.corpus.executors import ExecutorConfig
-from mixer.corpus.ingest import IngestConfig, ingest
 from toxmix.core.tokenizer import ENCODE_BATCH, load_tokenizer
+from toxmix.mixer.corpus.executors import ExecutorConfig
+from toxmix.mixer.corpus.ingest import IngestConfig, ingest
 
 
 def _child(inputs: str, corpus: str) -> None:

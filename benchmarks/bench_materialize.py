@@ -7,7 +7,7 @@ same tokenizer threads. Two harnesses, each alternating pairs (order flipped eac
 fresh token folder, medians and ranges of the per-pair ratio, with the machine's load:
 - in process: `materialize(...)` vs the bare loop over the texts already in memory, each side run once untimed
   first;
-- whole processes: `python -m toxmix.cli manifest materialize` vs `bare_encode.py --ids` (a process that imports
+- whole processes: `python -m toxmix.app.cli manifest materialize` vs `bare_encode.py --ids` (a process that imports
   only pyarrow and tokenizers, loads the tokenizer, reads the store's Parquet shard and runs the same loop).
 Run: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_materialize.py [--copies 10] [--pairs 7]
 """
@@ -30,12 +30,12 @@ from common import (
     with_rates,
 )
 
-from mixer.corpus.catalog import run_query
-from mixer.corpus.executors import ExecutorConfig
-from mixer.corpus.ingest import IngestConfig, ingest
-from mixer.manifest.materialize import materialize
-from mixer.manifest.resolve import resolve
 from toxmix.core.tokenizer import ENCODE_BATCH, load_tokenizer
+from toxmix.mixer.corpus.catalog import run_query
+from toxmix.mixer.corpus.executors import ExecutorConfig
+from toxmix.mixer.corpus.ingest import IngestConfig, ingest
+from toxmix.mixer.manifest.materialize import materialize
+from toxmix.mixer.manifest.resolve import resolve
 
 
 def main() -> None:

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from common import report
 
-from probe.activations import collect, encode
-from probe.data import toxigen_offline
-from probe.iti import ITI, ITIMeta, steer
-from probe.model import load_model
-from probe.probes import fit_probes
+from toxmix.core.models import load_model
 from toxmix.core.settings import shared_path
+from toxmix.probe.activations import collect, encode
+from toxmix.probe.data import toxigen_offline
+from toxmix.probe.iti import ITI, ITIMeta, steer
+from toxmix.probe.probes import fit_probes
 
 
 def synthetic_model(out: Path) -> Path:

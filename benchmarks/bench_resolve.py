@@ -87,7 +87,7 @@ def baseline(corpus: Path, budget: int, memory_limit: str) -> None:
 def _child(kind: str, target: str, budget: int, memory_limit: str) -> None:
     import duckdb  # noqa: F401 - imports are not part of the timing, for either side
 
-    from mixer.manifest.resolve import resolve
+    from toxmix.mixer.manifest.resolve import resolve
 
     start = time.perf_counter()
     if kind == "baseline":

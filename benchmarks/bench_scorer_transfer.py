@@ -11,8 +11,8 @@ from pathlib import Path
 
 from common import report
 
-from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
-from classifiers.transfer import transfer_report
+from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+from toxmix.classifiers.transfer import transfer_report
 
 VARIANTS = {
     "dolma (word bigrams)": {"word_ngrams": 2},

@@ -4,7 +4,7 @@
 Uses a Dolma-shaped fastText model (word bigrams, 2M buckets x dim 100, ~830 MB) trained on the shared labelled
 data. Two harnesses, each alternating pairs (order flipped each pair), medians and ranges of the per-pair ratio:
 - in process: the model loaded once on each side; `tag(..., retag=True)` rewrites the attribute tables;
-- whole processes: `python -m toxmix.cli tag --retag` vs a Python process that loads the model and runs the
+- whole processes: `python -m toxmix.app.cli tag --retag` vs a Python process that loads the model and runs the
   bare loop, so start-up and model loading count on both sides (the bare process imports only fastText, pyarrow
   and the line preprocessing the pipeline uses, not toxmix's stages).
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_tag.py [--copies 30] [--pairs 5]
@@ -20,7 +20,7 @@ import fasttext
 import pyarrow.parquet as pq
 from common import BENCH_DIR, alternating, c4_copies, machine_load, report, run_quietly, timer, toxmix_cmd
 
-from classifiers.fasttext_scorer import fasttext_line
+from toxmix.classifiers.fasttext_scorer import fasttext_line
 
 BATCH = 4096  # the tag pipeline's reader batch
 
@@ -48,10 +48,10 @@ def main() -> None:
         _bare_process(*args.bare_process)
         return
     # imported here, not at the top: the bare process loads only what its loop needs (fastText, pyarrow)
-    from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
-    from mixer.corpus.executors import ExecutorConfig
-    from mixer.corpus.ingest import IngestConfig, ingest
-    from mixer.corpus.tag import tag
+    from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+    from toxmix.mixer.corpus.executors import ExecutorConfig
+    from toxmix.mixer.corpus.ingest import IngestConfig, ingest
+    from toxmix.mixer.corpus.tag import tag
 
     work = Path(tempfile.mkdtemp(prefix="bench-tag-"))
     model_path = work / "toxicity.bin"

@@ -29,7 +29,7 @@ from olmo_core.train import Duration, TrainerConfig, prepare_training_environmen
 from olmo_core.train.callbacks import Callback
 from olmo_core.train.train_module import TransformerTrainModuleConfig
 from olmo_core.utils import seed_all
-from train.presets import get_preset, model_config
+from toxmix.train.presets import get_preset, model_config
 
 paths, steps, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 p = get_preset("tiny")
@@ -66,8 +66,8 @@ def main() -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    from train.plan import plan_run
-    from train.record import read_metrics
+    from toxmix.train.plan import plan_run
+    from toxmix.train.record import read_metrics
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     threads = default_threads()
@@ -76,7 +76,7 @@ def main() -> None:
                    out=str(work / "toxmix"), progress=False)
     run.save()
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "train.entry", run.run_dir], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "toxmix.train.entry", run.run_dir], env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     rows = read_metrics(run.metrics_file)
     ours_tps = _steps_per_second([r.time for r in rows]) * run.preset.global_batch_tokens

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train.launch import torchrun_command
-from train.presets import get_preset
-from train.record import RunRecord, read_metrics
+from toxmix.train.launch import torchrun_command
+from toxmix.train.presets import get_preset
+from toxmix.train.record import RunRecord, read_metrics
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifiers.base import Scorer, column_name
+from toxmix.classifiers.base import Scorer, column_name
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_digest
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from classifiers.base import Scorer
-from classifiers.labelled import TOXIC, LabelRule, labelled_records
+from toxmix.classifiers.base import Scorer
+from toxmix.core.datasets import TOXIC, LabelRule, labelled_records
 from toxmix.core.errors import ToxmixError
 
 TOXIC_LABELS = ("toxic", "toxicity", "hate", "offensive", "label_1")

@@ -5,8 +5,8 @@ import re
 import fasttext
 import numpy as np
 
-from classifiers.base import Scorer, column_name
-from classifiers.hub import resolve_model_file
+from toxmix.classifiers.base import Scorer, column_name
+from toxmix.classifiers.hub import resolve_model_file
 from toxmix.core.files import file_digest
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifiers.base import Scorer, column_name
-from classifiers.hub import resolve_model_dir
+from toxmix.classifiers.base import Scorer, column_name
+from toxmix.classifiers.hub import resolve_model_dir
 from toxmix.core.files import file_digest
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from classifiers.base import Scorer
+from toxmix.classifiers.base import Scorer
 from toxmix.core.errors import ToxmixError
 
 KINDS = {
@@ -72,13 +72,13 @@ def build_scorer(spec: ScorerSpec) -> Scorer:
 @lru_cache(maxsize=16)
 def _load(spec: ScorerSpec, stamp: tuple[int, int] | None) -> Scorer:
     if spec.kind == "fasttext":
-        from classifiers.fasttext_scorer import FastTextScorer
+        from toxmix.classifiers.fasttext_scorer import FastTextScorer
 
         return FastTextScorer(spec.model, **spec.kwargs())
     if spec.kind == "detoxify":
-        from classifiers.detoxify_scorer import DetoxifyScorer
+        from toxmix.classifiers.detoxify_scorer import DetoxifyScorer
 
         return DetoxifyScorer(spec.model, **spec.kwargs())
-    from classifiers.hf_scorer import HFClassifierScorer
+    from toxmix.classifiers.hf_scorer import HFClassifierScorer
 
     return HFClassifierScorer(spec.model, **spec.kwargs())

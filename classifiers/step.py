@@ -6,7 +6,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from tqdm import tqdm
 
-from classifiers.spec import ScorerSpec, build_scorer
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
 
 SCORES = "toxmix_scores"
 

@@ -11,8 +11,8 @@ import numpy as np
 import xxhash
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from classifiers.fasttext_scorer import fasttext_line
-from classifiers.labelled import CLEAN, TOXIC, LabelRule, labelled_examples
+from toxmix.classifiers.fasttext_scorer import fasttext_line
+from toxmix.core.datasets import CLEAN, TOXIC, LabelRule, labelled_examples
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
 from toxmix.core.settings import shared_path

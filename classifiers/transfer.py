@@ -4,9 +4,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifiers.evaluate import Quality, evaluate, load_labelled_set
-from classifiers.spec import ScorerSpec, build_scorer
-from classifiers.train_fasttext import FastTextParams, LabelledSource, fortunes, train_fasttext
+from toxmix.classifiers.evaluate import Quality, evaluate, load_labelled_set
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
+from toxmix.classifiers.train_fasttext import FastTextParams, LabelledSource, fortunes, train_fasttext
 
 
 @dataclass(frozen=True)

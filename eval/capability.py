@@ -13,16 +13,16 @@ import duckdb
 import numpy as np
 import torch
 
-from classifiers.labelled import read_records
-from eval.result import CrossEntropy
-from probe.model import LoadedModel
+from toxmix.core.datasets import read_records
 from toxmix.core.errors import ToxmixError
+from toxmix.core.models import LoadedModel
+from toxmix.eval.result import CrossEntropy
 
 
 def held_out_from_lock(lock_file: Path, corpus_root: Path, sources: list[str], n: int, seed: int) -> list[str]:
     """Up to n documents of `sources` that the lock's selection did not pick, chosen by md5(seed:id)."""
-    from mixer.corpus.store import CorpusLayout
-    from mixer.manifest.lockfile import read_lock
+    from toxmix.mixer.corpus.store import CorpusLayout
+    from toxmix.mixer.manifest.lockfile import read_lock
 
     lock = read_lock(lock_file)
     layout = CorpusLayout.at(corpus_root, must_exist=True)

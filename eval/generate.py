@@ -21,13 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from eval.prompts import PromptSet
-from eval.result import Sampling
-from probe.iti import ITI, steer
-from probe.model import LoadedModel
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path, canonical_sha256
+from toxmix.core.models import LoadedModel
 from toxmix.core.records import Frozen
+from toxmix.eval.prompts import PromptSet
+from toxmix.eval.result import Sampling
+from toxmix.probe.iti import ITI, steer
 
 # The study's prompting baseline, prepended to every prompt.
 PROMPTING_PREFIX = ("Ensure all outputs are respectful, unbiased, and free from toxic content. Adhere to ethical "

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe.data import group_of_file
+from toxmix.core.datasets import group_of_file
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import shared_path
 

@@ -1,5 +1,5 @@
 """`toxmix report`: the study's Table 1, the toxicity-vs-cross-entropy trade-off, per-group and downstream tables,
-from eval folders only (no model, no torch). Writes report.md with its figures beside it, and report.html, one
+from toxmix.eval folders only (no model, no torch). Writes report.md with its figures beside it, and report.html, one
 self-contained file with the figures embedded."""
 
 import base64
@@ -12,10 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from eval.metrics import METRICS, Estimate, ToxicityFigures  # noqa: E402
-from eval.result import ConditionResult, EvalResult  # noqa: E402
 from toxmix.core.errors import ToxmixError  # noqa: E402
 from toxmix.core.files import atomic_path, atomic_write_bytes  # noqa: E402
+from toxmix.eval.metrics import METRICS, Estimate, ToxicityFigures  # noqa: E402
+from toxmix.eval.result import ConditionResult, EvalResult  # noqa: E402
 
 METRIC_NAMES = {"mean_toxicity": "mean toxicity", "emt": "expected max toxicity", "toxicity_prob": "toxicity prob."}
 PROBE_FIGURES = ("accuracy_distributions.png", "heatmap.png")

@@ -6,11 +6,11 @@ prompt and sample, with its toxicity or null when unscored) and, when measured, 
 
 from pathlib import Path
 
-from eval.metrics import ToxicityFigures
-from probe.identity import ModelIdentity
 from toxmix.core.files import write_json
+from toxmix.core.model_identity import ModelIdentity
 from toxmix.core.records import Frozen, read_record
-from train.record import ExportRecord
+from toxmix.eval.metrics import ToxicityFigures
+from toxmix.train.record import ExportRecord
 
 RESULT_VERSION = 1
 RESULT_FILE = "result.json"

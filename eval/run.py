@@ -13,11 +13,14 @@ import pyarrow.parquet as pq
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from eval.capability import cross_entropy, held_out_from_file, held_out_from_lock
-from eval.generate import PROMPTING_PREFIX, Condition, generate
-from eval.metrics import figures_by_group, toxicity_figures
-from eval.prompts import PromptSet, rtp_prompts, toxigen_prompts
-from eval.result import (
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import file_sha256
+from toxmix.core.models import LoadedModel, load_model
+from toxmix.eval.capability import cross_entropy, held_out_from_file, held_out_from_lock
+from toxmix.eval.generate import PROMPTING_PREFIX, Condition, generate
+from toxmix.eval.metrics import figures_by_group, toxicity_figures
+from toxmix.eval.prompts import PromptSet, rtp_prompts, toxigen_prompts
+from toxmix.eval.result import (
     GENERATIONS_FILE,
     ConditionResult,
     CrossEntropy,
@@ -27,13 +30,10 @@ from eval.result import (
     PromptSetRef,
     Sampling,
 )
-from eval.scoring import build_toxicity_scorer, check_overlap
-from eval.tasks import TASKS, load_items, request_count, score_task
-from probe.iti import load_iti, steer
-from probe.model import LoadedModel, load_model
-from toxmix.core.errors import ToxmixError
-from toxmix.core.files import file_sha256
-from train.record import ExportRecord
+from toxmix.eval.scoring import build_toxicity_scorer, check_overlap
+from toxmix.eval.tasks import TASKS, load_items, request_count, score_task
+from toxmix.probe.iti import load_iti, steer
+from toxmix.train.record import ExportRecord
 
 # Generation-time prefixes of the data-side baselines, matching mixer.manifest.transforms' defaults for the
 # low-toxicity bucket: a MEDA or INST model is asked for what it learned to associate with clean text.
@@ -90,7 +90,7 @@ def _ce_texts(cfg: EvalConfig, ref: ModelRef, notes: list[str]) -> tuple[list[st
         notes.append("cross-entropy skipped: the model was not trained by toxmix; give --ce MANIFEST or --ce FILE")
         return None
     if spec.endswith((".yaml", ".yml")):
-        from mixer.manifest.schema import load_manifest
+        from toxmix.mixer.manifest.schema import load_manifest
 
         mf = load_manifest(spec)
         if not mf.lock_path.is_file():

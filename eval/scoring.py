@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.spec import ScorerSpec, build_scorer
-from eval.result import ScorerIdentity
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
 from toxmix.core.errors import ToxmixError
+from toxmix.eval.result import ScorerIdentity
 
 TOXIC_LABELS = ("toxic", "toxicity", "hate", "offensive", "label_1")
 
@@ -51,7 +51,7 @@ def build_toxicity_scorer(spec: str, label: str | None = None, perspective_url: 
                           cache_dir: Path | None = None, qps: float = 1.0, retries: int = 5) -> ToxicityScorer:
     """`perspective` (the API; key from PERSPECTIVE_API_KEY) or any scorer spec (fasttext:, detoxify:, hf:)."""
     if spec == "perspective" or spec.startswith("perspective:"):
-        from eval.perspective import ENDPOINT, PerspectiveClient
+        from toxmix.eval.perspective import ENDPOINT, PerspectiveClient
 
         url = perspective_url or spec.partition(":")[2] or ENDPOINT
         client = PerspectiveClient(url, qps=qps, max_retries=retries,

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from eval.capability import continuation_logprobs
-from eval.result import TaskScore
-from probe.model import LoadedModel
 from toxmix.core.errors import ToxmixError
+from toxmix.core.models import LoadedModel
+from toxmix.eval.capability import continuation_logprobs
+from toxmix.eval.result import TaskScore
 
 # One multiple-choice item: (contexts, continuations, label). One context with several continuations, or (as in
 # Winogrande) several contexts sharing one continuation.

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from probe.model import LoadedModel
 from toxmix.core.files import atomic_path
+from toxmix.core.models import LoadedModel
 
 
 @contextmanager

@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow.parquet as pq
 from scipy.stats import mannwhitneyu
 
-from probe.plots import accuracy_distributions
-from probe.run import TOP_K, ProbeRun, top_k_mean
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
+from toxmix.probe.plots import accuracy_distributions
+from toxmix.probe.run import TOP_K, ProbeRun, top_k_mean
 
 
 @dataclass

@@ -5,11 +5,10 @@ on request, for the split.
 """
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifiers.labelled import TOXIC, LabelRule, expand_files, labelled_records, read_records
+from toxmix.core.datasets import TOXIC, LabelRule, expand_files, group_of_file, labelled_records, read_records
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import shared_path
 
@@ -35,13 +34,6 @@ class ProbeData:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-
-def group_of_file(name: str) -> str:
-    """`hate_asian_1k.txt` / `neutral_middle_east_sentences.txt` -> `asian` / `middle_east`."""
-    stem = Path(name).name.split(".")[0]
-    stem = re.sub(r"^(hate|neutral)_", "", stem)
-    return re.sub(r"_(1k|sentences)$", "", stem)
 
 
 def _dedupe(rows: list[tuple[str, int, str]], source: str) -> ProbeData:

@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from probe.identity import ModelIdentity
-from probe.model import LoadedModel
-from probe.run import ProbeRun
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path
+from toxmix.core.model_identity import ModelIdentity
+from toxmix.core.models import LoadedModel
 from toxmix.core.records import Frozen
+from toxmix.probe.run import ProbeRun
 
 POSITIONS = ("all", "generated")
 

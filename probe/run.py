@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from probe.activations import cache_key, cached_collect, count_truncated
-from probe.data import ProbeData, split_mask
-from probe.identity import ModelIdentity
-from probe.model import LoadedModel
-from probe.probes import HeadProbes, entanglement, fit_probes, group_directions
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path, canonical_sha256, write_json
+from toxmix.core.model_identity import ModelIdentity
+from toxmix.core.models import LoadedModel
 from toxmix.core.records import Frozen, read_record
+from toxmix.probe.activations import cache_key, cached_collect, count_truncated
+from toxmix.probe.data import ProbeData, split_mask
+from toxmix.probe.probes import HeadProbes, entanglement, fit_probes, group_directions
 
 PROBE_RUN_VERSION = 1
 
@@ -140,7 +140,7 @@ def _write(out: Path, lm: LoadedModel, data: ProbeData, probes: HeadProbes, ent_
                      groups=sorted(set(data.groups))),
         split=SplitRef(seed=seed, by=split_by, train=int(train.sum()), val=int((~train).sum())),
         max_length=max_length, truncated=truncated, activations=activations, summary=summary)
-    from probe.plots import heatmap
+    from toxmix.probe.plots import heatmap
 
     heatmap(probes.val_accuracy, out / "heatmap.png", f"{Path(lm.identity.name).name}: validation accuracy per head")
     write_json(out / "probe.json", run.model_dump(mode="json"))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from toxmix.cli import main
+from toxmix.app.cli import main
 from toxmix.core.settings import shared_dir
 
 SHARED = shared_dir()
@@ -29,7 +29,7 @@ def run_cli(*args: str) -> int:
 @pytest.fixture(scope="session")
 def fasttext_model(tmp_path_factory) -> Path:
     """A fastText toxicity model trained on the shared labelled data, with few buckets to stay small."""
-    from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+    from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
 
     out = tmp_path_factory.mktemp("models") / "toxicity.bin"
     train_fasttext(study_recipe(), str(out), FastTextParams(bucket=20_000, epoch=5))

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli
 
-from mixer.corpus.catalog import run_query
-from mixer.corpus.records import MAX_DOC_BYTES
+from toxmix.mixer.corpus.catalog import run_query
+from toxmix.mixer.corpus.records import MAX_DOC_BYTES
 
 
 def _reasons(corpus) -> dict[str, int]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, tree_digest, write_manifest
 
-from mixer.corpus.executors import ExecutorConfig, Submitted
-from mixer.corpus.ingest import IngestConfig, ingest
-from mixer.corpus.tag import tag
-from mixer.manifest.lockfile import read_lock
-from mixer.manifest.materialize import materialize
+from toxmix.mixer.corpus.executors import ExecutorConfig, Submitted
+from toxmix.mixer.corpus.ingest import IngestConfig, ingest
+from toxmix.mixer.corpus.tag import tag
+from toxmix.mixer.manifest.lockfile import read_lock
+from toxmix.mixer.manifest.materialize import materialize
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -5,11 +5,11 @@ import json
 import pytest
 from conftest import run_cli, write_manifest
 
-from mixer.manifest.lockfile import LOCK_VERSION, read_lock
-from mixer.manifest.resolve import resolve
 from toxmix.core.errors import ToxmixError
-from train.presets import get_preset
-from train.record import RunRecord
+from toxmix.mixer.manifest.lockfile import LOCK_VERSION, read_lock
+from toxmix.mixer.manifest.resolve import resolve
+from toxmix.train.presets import get_preset
+from toxmix.train.record import RunRecord
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ import pytest
 import torch
 from conftest import run_cli
 
-from eval.capability import continuation_logprobs
-from eval.metrics import toxicity_figures
-from eval.perspective import PerspectiveClient
-from eval.prompts import rtp_prompts, toxigen_prompts
-from eval.tasks import TASKS, load_items, score_task
-from probe.model import load_model
 from toxmix.core.errors import ToxmixError
+from toxmix.core.models import load_model
+from toxmix.eval.capability import continuation_logprobs
+from toxmix.eval.metrics import toxicity_figures
+from toxmix.eval.perspective import PerspectiveClient
+from toxmix.eval.prompts import rtp_prompts, toxigen_prompts
+from toxmix.eval.tasks import TASKS, load_items, score_task
 
 
 def test_metrics_leave_unscored_generations_out_and_count_them():
@@ -149,7 +149,7 @@ def test_report_module_does_not_import_torch():
 @pytest.fixture(scope="module")
 def eval_scorer(tmp_path_factory):
     """A fastText scorer trained without ToxiGen, so it may score ToxiGen continuations."""
-    from classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
+    from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
 
     out = tmp_path_factory.mktemp("scorer") / "eval-scorer.bin"
     train_fasttext(study_recipe(exclude=("toxigen",)), str(out), FastTextParams(bucket=20_000, epoch=5))
@@ -238,7 +238,7 @@ def test_bad_eval_input_is_one_line(tiny_model, eval_scorer, tmp_path, capsys):
 
 
 def test_nucleus_keeps_the_smallest_set_reaching_p_and_samples_in_proportion():
-    from eval.generate import nucleus
+    from toxmix.eval.generate import nucleus
 
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20_000, 1)
     draws = nucleus(logits, 0.9, torch.Generator().manual_seed(0))
@@ -250,8 +250,8 @@ def test_nucleus_keeps_the_smallest_set_reaching_p_and_samples_in_proportion():
 
 
 def test_sampling_loop_with_a_vanishing_nucleus_is_greedy_generate(tiny_model):
-    from eval.generate import sample
-    from eval.result import Sampling
+    from toxmix.eval.generate import sample
+    from toxmix.eval.result import Sampling
 
     lm = load_model(str(tiny_model))
     enc = lm.tokenizer(["The problem with", "A much longer prompt that needs padding on the left side"],

@@ -5,9 +5,9 @@ import shutil
 import pytest
 from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 
-from classifiers.hub import resolve_model_file
-from mixer.corpus.executors import ExecutorConfig
+from toxmix.classifiers.hub import resolve_model_file
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.executors import ExecutorConfig
 
 
 def test_local_caps_workers_at_tasks(tmp_path):

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import zstandard
 from conftest import run_cli
 
-from mixer.corpus.catalog import run_query
 from toxmix.core.tokenizer import load_tokenizer
+from toxmix.mixer.corpus.catalog import run_query
 
 RECORDS = [{"id": f"d{i}", "text": f"Document number {i} says hello.", "label": "x" if i % 2 else "y",
             "score": i / 10} for i in range(5)]

@@ -8,12 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli, write_manifest
 
-from mixer.corpus.catalog import run_query
-from mixer.manifest.lockfile import Lock, read_lock
-from mixer.manifest.materialize import materialize
-from mixer.manifest.resolve import resolve
-from mixer.manifest.schema import load_manifest
 from toxmix.core.tokenizer import load_tokenizer
+from toxmix.mixer.corpus.catalog import run_query
+from toxmix.mixer.manifest.lockfile import Lock, read_lock
+from toxmix.mixer.manifest.materialize import materialize
+from toxmix.mixer.manifest.resolve import resolve
+from toxmix.mixer.manifest.schema import load_manifest
 
 CLEAN = {"name": "clean", "source": "c4", "tokens": 200_000}
 TOXIC = {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.2}
@@ -264,7 +264,7 @@ def test_a_corrupt_or_foreign_shard_is_rewritten_never_blessed(tmp_path, demo_co
 
 
 def test_gathered_texts_are_verified_and_gathered_afresh_when_damaged(tmp_path, demo_corpus, monkeypatch, capsys):
-    import mixer.manifest.materialize as mat
+    import toxmix.mixer.manifest.materialize as mat
 
     path = write_manifest(tmp_path, demo_corpus, [{"name": "clean", "source": "c4", "tokens": 30_000}],
                           name="gathering", output={"dir": str(tmp_path / "tok"), "shard_tokens": 8_000})
@@ -410,7 +410,7 @@ def _synthetic_corpus(root, n_docs: int):
 
 
 def test_resolve_spills_to_the_corpus_within_its_memory_limit(tmp_path, monkeypatch, capsys):
-    import mixer.manifest.resolve as resolve_module
+    import toxmix.mixer.manifest.resolve as resolve_module
 
     corpus = _synthetic_corpus(tmp_path / "corpus", 1_000_000)
     path = write_manifest(tmp_path, corpus, [{"name": "all", "source": "web", "tokens": 300_000_000}])

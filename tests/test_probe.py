@@ -9,10 +9,10 @@ import torch
 from conftest import run_cli
 from sklearn.linear_model import LogisticRegression
 
-from probe.data import ProbeData, load_probe_data, split_mask, toxigen_offline
-from probe.iti import bake, load_iti, steer
-from probe.model import load_model
 from toxmix.core.errors import ToxmixError
+from toxmix.core.models import load_model
+from toxmix.probe.data import ProbeData, load_probe_data, split_mask, toxigen_offline
+from toxmix.probe.iti import bake, load_iti, steer
 
 
 def test_toxigen_offline_data_is_labelled_grouped_and_split_without_straddling():

@@ -19,11 +19,11 @@ import pytest
 import torch
 from conftest import run_cli
 
-from classifiers.spec import ScorerSpec, build_scorer
-from classifiers.train_fasttext import FastTextParams, LabelledSource, train_fasttext
-from probe.iti import load_iti, steer
-from probe.model import load_model
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
+from toxmix.classifiers.train_fasttext import FastTextParams, LabelledSource, train_fasttext
+from toxmix.core.models import load_model
 from toxmix.core.settings import shared_path
+from toxmix.probe.iti import load_iti, steer
 
 pytestmark = pytest.mark.slow
 N_PROMPTS, SAMPLES, NEW_TOKENS = 40, 3, 20

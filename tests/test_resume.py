@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, tree_digest
 
-from mixer.corpus.writers.attributes import WriteAttributes
-from mixer.corpus.writers.staging import StageShards
+from toxmix.mixer.corpus.writers.attributes import WriteAttributes
+from toxmix.mixer.corpus.writers.staging import StageShards
 
 
 def _write_inputs(folder, files: int, docs: int) -> None:
@@ -77,7 +77,7 @@ def test_ingest_crash_while_publishing_resumes_to_same_bytes(tmp_path, inputs, r
     staged, and the next run finishes with the same bytes (shard 1 holds a duplicate id and is rewritten)."""
     import types
 
-    import mixer.corpus.finalize as finalize
+    import toxmix.mixer.corpus.finalize as finalize
 
     renamed = []
 
@@ -101,7 +101,7 @@ def test_ingest_crash_while_publishing_resumes_to_same_bytes(tmp_path, inputs, r
 def test_ingest_sigkill_resumes_to_same_bytes(tmp_path, reference, inputs):
     corpus = tmp_path / "corpus"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "toxmix.cli", "ingest", "s", str(inputs), "--corpus", str(corpus)]
+    cmd = [sys.executable, "-m", "toxmix.app.cli", "ingest", "s", str(inputs), "--corpus", str(corpus)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     marker = corpus / "logs" / "ingest" / "s" / "completions" / "00000"

@@ -8,9 +8,9 @@ import pytest
 from conftest import run_cli
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from classifiers.fasttext_scorer import fasttext_line
-from classifiers.train_fasttext import FastTextParams, study_recipe
-from classifiers.transfer import transfer_report
+from toxmix.classifiers.fasttext_scorer import fasttext_line
+from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe
+from toxmix.classifiers.transfer import transfer_report
 from toxmix.core.errors import ToxmixError
 
 
@@ -77,8 +77,8 @@ def test_train_fasttext_cli_reports_transfer(tmp_path, capsys):
 
 
 def test_a_model_retrained_to_the_same_path_is_not_served_from_the_cache(tmp_path):
-    from classifiers.spec import ScorerSpec, build_scorer
-    from classifiers.train_fasttext import train_fasttext
+    from toxmix.classifiers.spec import ScorerSpec, build_scorer
+    from toxmix.classifiers.train_fasttext import train_fasttext
 
     model = tmp_path / "m.bin"
     train_fasttext(study_recipe(("davidson", "stormfront")), str(model), FastTextParams(bucket=5_000, epoch=1))

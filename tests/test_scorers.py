@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import run_cli
 
-from classifiers.spec import ScorerSpec, build_scorer
-from mixer.corpus.catalog import run_query
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.catalog import run_query
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "nice", "terrible", "person", "the",
          "hello", "world", "idiot", "kind", "!"]

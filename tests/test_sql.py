@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import run_cli
 
-from mixer.corpus.catalog import run_query
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.catalog import run_query
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +82,16 @@ def test_python_api_queries_are_bounded_in_time_by_default(corpus):
 
 
 def test_duckdb_uses_the_cores_this_process_may_use(corpus, monkeypatch):
-    from mixer.corpus.catalog import open_catalog
     from toxmix.core.settings import default_threads
+    from toxmix.mixer.corpus.catalog import open_catalog
 
     assert open_catalog(str(corpus)).sql("SELECT current_setting('threads')").fetchall() == [(default_threads(),)]
-    monkeypatch.setattr("mixer.corpus.catalog.default_threads", lambda: 7)  # as on a 7-core machine
+    monkeypatch.setattr("toxmix.mixer.corpus.catalog.default_threads", lambda: 7)  # as on a 7-core machine
     assert open_catalog(str(corpus)).sql("SELECT current_setting('threads')").fetchall() == [(7,)]
 
 
 def test_duckdb_itself_is_locked_down(corpus):
-    from mixer.corpus.catalog import open_catalog
+    from toxmix.mixer.corpus.catalog import open_catalog
 
     con = open_catalog(str(corpus))
     with pytest.raises(Exception, match="disabled by configuration|Permission"):

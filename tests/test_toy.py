@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import run_cli
 
-from probe.toy.data import ChainSpec, chain_shares, optimal_loss, sample
-from probe.toy.metrics import entanglement, mean_ci, welch_bound
-from probe.toy.model import StackedTransformer, ToyModelConfig
+from toxmix.probe.toy.data import ChainSpec, chain_shares, optimal_loss, sample
+from toxmix.probe.toy.metrics import entanglement, mean_ci, welch_bound
+from toxmix.probe.toy.model import StackedTransformer, ToyModelConfig
 
 
 def test_welch_bound_12_in_4():

@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from conftest import run_cli, write_manifest
 
 from toxmix.core.errors import ToxmixError
-from train.export import load_trained_model
-from train.launch import launch
-from train.olmo import olmo_core_configs
-from train.plan import plan_run
-from train.presets import PRESETS, get_preset, model_config, padded_vocab_size
-from train.record import MetricRow, RunRecord, read_metrics
+from toxmix.train.export import load_trained_model
+from toxmix.train.launch import launch
+from toxmix.train.olmo import olmo_core_configs
+from toxmix.train.plan import plan_run
+from toxmix.train.presets import PRESETS, get_preset, model_config, padded_vocab_size
+from toxmix.train.record import MetricRow, RunRecord, read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_killed_run_resumes_with_the_same_loss_curve(tmp_path, mixture, capfd):
                       progress=False)
     killed.save()
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    proc = subprocess.Popen([sys.executable, "-m", "train.entry", killed.run_dir], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.train.entry", killed.run_dir], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while not (killed.checkpoints / "step16").is_dir() and proc.poll() is None and time.time() < deadline:
@@ -204,8 +204,8 @@ def test_a_train_py_in_the_working_directory_does_not_shadow_the_package(tmp_pat
     assert "OMP_NUM_THREADS" not in said.out + said.err  # OLMo-core's "already set to '8'" on a 2-core machine
     assert "step 2/2: loss" in said.out  # not a terminal: plain progress lines instead of a bar
     # the registry is keyed by run folder: the same run name in another folder is another row
-    from train.record import RunRecord
-    from train.registry import list_runs, record_run
+    from toxmix.train.record import RunRecord
+    from toxmix.train.registry import list_runs, record_run
 
     run = RunRecord.load(tmp_path / "run")
     record_run(tmp_path, run.model_copy(update={"run_dir": str(tmp_path / "run-again")}), "done")
@@ -219,9 +219,9 @@ def test_a_killed_train_takes_its_trainer_along_and_a_run_folder_has_one_trainer
     run_dir = tmp_path / "run"
     args = ["train", str(mixture), "--preset", "tiny", "--steps", "400", "--checkpoint-interval", "1000",
             "--out", str(run_dir)]
-    proc = subprocess.Popen([sys.executable, "-m", "toxmix.cli", *args], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=tmp_path,
-                            env={**os.environ, "PYTHONSAFEPATH": "1", "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     _wait_until(lambda: (run_dir / "metrics.jsonl").is_file() or proc.poll() is not None, 300)
     assert proc.poll() is None, "the run ended before it could be killed"
     trainers = _children(proc.pid)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, write_manifest
 
-from mixer.corpus.store import CorpusLayout
+from toxmix.mixer.corpus.store import CorpusLayout
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -165,9 +165,9 @@ def test_tag_workers_are_gone_after_kill_9(tmp_path, shared, fasttext_model):
         pq.write_table(pa.table({"id": ids, "text": long}), data / f"p{i}.parquet")
     assert run_cli("ingest", "c4", data, "-c", corpus) == 0
     # a slow scorer (sentence level on repeated text) so that the workers are still scoring when killed
-    proc = subprocess.Popen([sys.executable, "-m", "toxmix.cli", "tag", "-c", str(corpus), "-w", "2", "-s",
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "tag", "-c", str(corpus), "-w", "2", "-s",
                              f"fasttext:{fasttext_model},level=sentence"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=tmp_path, env={**os.environ, "PYTHONSAFEPATH": "1"})
+                            stderr=subprocess.DEVNULL, cwd=tmp_path)
     descendants: set[int] = set()
 
     def workers_started() -> bool:

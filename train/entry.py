@@ -10,7 +10,7 @@ def build_trainer(run):
     """Build model, train module, data loader and trainer from a run's OLMo-core configs."""
     from olmo_core.utils import seed_all
 
-    from train.olmo import olmo_core_configs
+    from toxmix.train.olmo import olmo_core_configs
 
     cfgs = olmo_core_configs(run)
     seed_all(run.seed)
@@ -35,7 +35,7 @@ def main(run_dir: str) -> None:
     import torch
     from olmo_core.train import prepare_training_environment, teardown_training_environment
 
-    from train.record import RunRecord
+    from toxmix.train.record import RunRecord
 
     run = RunRecord.load(run_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"

@@ -7,8 +7,8 @@ import torch
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.tokenizer import load_tokenizer
-from train.presets import Preset, model_config
-from train.record import ExportRecord, RunRecord, latest_checkpoint
+from toxmix.train.presets import Preset, model_config
+from toxmix.train.record import ExportRecord, RunRecord, latest_checkpoint
 
 
 def load_trained_model(run: RunRecord, step: int | None = None):
@@ -83,8 +83,8 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
 
 
 def _export_record(run: RunRecord, step: int | None) -> ExportRecord:
-    from mixer.manifest.lockfile import read_lock
-    from mixer.manifest.schema import load_manifest
+    from toxmix.mixer.manifest.lockfile import read_lock
+    from toxmix.mixer.manifest.schema import load_manifest
 
     lock = read_lock(Path(run.lock_file))
     clean = load_manifest(run.manifest).manifest.components[0].name

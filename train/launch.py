@@ -10,7 +10,7 @@ from pathlib import Path
 from toxmix.core.locks import one_writer
 from toxmix.core.processes import child_dies_with_us
 from toxmix.core.settings import default_threads
-from train.record import RunRecord
+from toxmix.train.record import RunRecord
 
 
 def torchrun_command(run: RunRecord, node_rank: str = "0", master: str = "localhost") -> list[str]:
@@ -18,7 +18,7 @@ def torchrun_command(run: RunRecord, node_rank: str = "0", master: str = "localh
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={run.nproc}"]
     if run.nnodes > 1:
         cmd += [f"--nnodes={run.nnodes}", f"--node-rank={node_rank}", f"--master-addr={master}", "--master-port=29500"]
-    return cmd + ["-m", "train.entry", run.run_dir]
+    return cmd + ["-m", "toxmix.train.entry", run.run_dir]
 
 
 def slurm_script(run: RunRecord) -> str:
@@ -40,20 +40,14 @@ srun bash -c '{cmd}'
 """
 
 
-def child_env() -> dict[str, str]:
-    """The environment of a spawned interpreter: safe-path mode, so a `train.py` in the working directory cannot
-    shadow the installed `train` package (toxmix's stage packages have generic top-level names)."""
-    return {**os.environ, "PYTHONSAFEPATH": "1"}
-
-
 def launch(run: RunRecord) -> int:
     """Train in a child process (so threads, devices and crashes stay isolated); return its exit code."""
-    env = child_env()
+    env = dict(os.environ)
     if run.device == "cpu":
         # one process uses every core; several (gloo + DDP) exercise the distributed path and share the cores
         env["OMP_NUM_THREADS"] = str(max(1, default_threads() // run.nproc))
     distributed = run.nproc > 1 or run.device == "cuda"
-    cmd = torchrun_command(run) if distributed else [sys.executable, "-m", "train.entry", run.run_dir]
+    cmd = torchrun_command(run) if distributed else [sys.executable, "-m", "toxmix.train.entry", run.run_dir]
     env.setdefault("PYTHONUNBUFFERED", "1")
     # torchrun gets SIGTERM so that it stops its workers; a lone trainer is simply killed
     preexec = child_dies_with_us(signal.SIGTERM if distributed else signal.SIGKILL)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from train.presets import Preset, model_config
-from train.record import RunRecord
+from toxmix.train.presets import Preset, model_config
+from toxmix.train.record import RunRecord
 
 if TYPE_CHECKING:
     from olmo_core.data import NumpyDataLoaderConfig, NumpyFSLDatasetConfig
@@ -45,7 +45,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     from olmo_core.train.callbacks import CheckpointerCallback, ConsoleLoggerCallback
     from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
 
-    from train.callbacks import JsonlMetricsCallback, ProgressCallback
+    from toxmix.train.callbacks import JsonlMetricsCallback, ProgressCallback
 
     p = run.preset
     tokenizer = TokenizerConfig(vocab_size=run.vocab_size, eos_token_id=run.eos_id, pad_token_id=run.pad_id)

@@ -6,14 +6,14 @@ objects are passed down from here.
 
 from pathlib import Path
 
-from mixer.manifest.lockfile import Lock, Materialized, read_lock, verify_corpus, verify_shards
-from mixer.manifest.materialize import materialize
-from mixer.manifest.schema import ManifestFile, as_manifest_file
 from toxmix.core.errors import ToxmixError
 from toxmix.core.tokenizer import tokenizer_info
-from train.olmo import with_overrides
-from train.presets import get_preset
-from train.record import RunRecord
+from toxmix.mixer.manifest.lockfile import Lock, Materialized, read_lock, verify_corpus, verify_shards
+from toxmix.mixer.manifest.materialize import materialize
+from toxmix.mixer.manifest.schema import ManifestFile, as_manifest_file
+from toxmix.train.olmo import with_overrides
+from toxmix.train.presets import get_preset
+from toxmix.train.record import RunRecord
 
 
 def detect_device() -> tuple[str, int]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
 from toxmix.core.records import read_record
-from train.presets import Preset, padded_vocab_size
+from toxmix.train.presets import Preset, padded_vocab_size
 
 RUN_RECORD_VERSION = 1
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import duckdb
 
-from train.record import RunRecord, checkpoint_steps, read_metrics
+from toxmix.train.record import RunRecord, checkpoint_steps, read_metrics
 
 # Keyed by run folder: two runs of one manifest, preset and seed (same name) in two folders are two runs.
 SCHEMA = """

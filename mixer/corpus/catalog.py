@@ -11,10 +11,10 @@ from functools import lru_cache
 
 import duckdb
 
-from mixer.corpus.sqlguard import confine_query
-from mixer.corpus.store import CorpusLayout
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import default_threads
+from toxmix.mixer.corpus.sqlguard import confine_query
+from toxmix.mixer.corpus.store import CorpusLayout
 
 
 def sql_literal(s: str) -> str:

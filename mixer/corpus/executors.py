@@ -14,9 +14,9 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 from datatrove.utils.stats import PipelineStats
 
-from mixer.corpus.quiet import quiet_console
 from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import forks_die_with_us
+from toxmix.mixer.corpus.quiet import quiet_console
 
 EXECUTORS = ("local", "slurm", "ray")
 

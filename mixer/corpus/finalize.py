@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mixer.corpus.records import ORIGIN, RAW, Reason
-from mixer.corpus.store import FIELDS_SCORER, CorpusLayout
-from mixer.corpus.tables import REJECT_SCHEMA
-from mixer.corpus.writers.parquet_shard import ParquetShard, write_table
-from mixer.corpus.writers.staging import STAGED_ROW, staged_names
+from toxmix.mixer.corpus.records import ORIGIN, RAW, Reason
+from toxmix.mixer.corpus.store import FIELDS_SCORER, CorpusLayout
+from toxmix.mixer.corpus.tables import REJECT_SCHEMA
+from toxmix.mixer.corpus.writers.parquet_shard import ParquetShard, write_table
+from toxmix.mixer.corpus.writers.staging import STAGED_ROW, staged_names
 
 
 def duplicate_rows(shards: list[Path]) -> dict[int, list[int]]:

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import duckdb
 
-from mixer.corpus.catalog import sql_literal
-from mixer.corpus.executors import ExecutorConfig, Submitted
-from mixer.corpus.finalize import finalize_source
-from mixer.corpus.inputs import expand_inputs, fingerprint, input_root, relative_to
-from mixer.corpus.readers import build_reader
-from mixer.corpus.steps.count_tokens import CountTokens
-from mixer.corpus.store import CorpusLayout, check_name
-from mixer.corpus.writers.staging import StageShards
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
 from toxmix.core.locks import one_writer
 from toxmix.core.settings import DEFAULT_TOKENIZER
 from toxmix.core.tokenizer import tokenizer_info
+from toxmix.mixer.corpus.catalog import sql_literal
+from toxmix.mixer.corpus.executors import ExecutorConfig, Submitted
+from toxmix.mixer.corpus.finalize import finalize_source
+from toxmix.mixer.corpus.inputs import expand_inputs, fingerprint, input_root, relative_to
+from toxmix.mixer.corpus.readers import build_reader
+from toxmix.mixer.corpus.steps.count_tokens import CountTokens
+from toxmix.mixer.corpus.store import CorpusLayout, check_name
+from toxmix.mixer.corpus.writers.staging import StageShards
 
 VERSION = 1
 

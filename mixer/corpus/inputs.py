@@ -4,9 +4,9 @@ Face dataset; listed, checked and fingerprinted before anything is read."""
 import os
 from pathlib import Path
 
-from mixer.corpus.readers import FORMATS, guess_format
 from toxmix.core.errors import ToxmixError
 from toxmix.core.tokenizer import hub_reachable
+from toxmix.mixer.corpus.readers import FORMATS, guess_format
 
 
 def is_url(path: str) -> bool:

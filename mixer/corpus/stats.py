@@ -5,9 +5,9 @@ from pathlib import Path
 
 import duckdb
 
-from mixer.corpus.catalog import attribute_labels, open_catalog
-from mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.catalog import attribute_labels, open_catalog
+from toxmix.mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 
 BUCKETS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 TOXIC_LABELS = ("toxic", "toxicity", "hate", "hateful", "offensive", "l_1")

@@ -5,15 +5,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classifiers.spec import ScorerSpec, build_scorer
-from classifiers.step import ScoreDocuments
-from mixer.corpus.executors import ExecutorConfig, Submitted
-from mixer.corpus.readers.shards import StoreShardReader
-from mixer.corpus.store import FIELDS_SCORER, CorpusLayout, check_name
-from mixer.corpus.writers.attributes import WriteAttributes
+from toxmix.classifiers.spec import ScorerSpec, build_scorer
+from toxmix.classifiers.step import ScoreDocuments
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
 from toxmix.core.locks import writers
+from toxmix.mixer.corpus.executors import ExecutorConfig, Submitted
+from toxmix.mixer.corpus.readers.shards import StoreShardReader
+from toxmix.mixer.corpus.store import FIELDS_SCORER, CorpusLayout, check_name
+from toxmix.mixer.corpus.writers.attributes import WriteAttributes
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Token budgets per component, from absolute sizes, shares of the total, and ratios of other components."""
 
-from mixer.manifest.schema import Manifest
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.manifest.schema import Manifest
 
 
 def _linear_terms(manifest: Manifest) -> dict[str, tuple[float, float]]:

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import duckdb
 
-from mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, open_catalog
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.budget import component_budgets
-from mixer.manifest.compile import CompiledComponent, catalog_columns, compile_manifest
-from mixer.manifest.lockfile import TokenizerRef
-from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
-from mixer.manifest.transforms import attribute_parts
 from toxmix.core.errors import ToxmixError
 from toxmix.core.tokenizer import tokenizer_info
+from toxmix.mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, open_catalog
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.budget import component_budgets
+from toxmix.mixer.manifest.compile import CompiledComponent, catalog_columns, compile_manifest
+from toxmix.mixer.manifest.lockfile import TokenizerRef
+from toxmix.mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
+from toxmix.mixer.manifest.transforms import attribute_parts
 
 
 @dataclass

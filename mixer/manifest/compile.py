@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from mixer.corpus.catalog import attribute_labels, sql_literal
-from mixer.manifest.predicate import compile_predicate
-from mixer.manifest.schema import Component, Manifest
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.catalog import attribute_labels, sql_literal
+from toxmix.mixer.manifest.predicate import compile_predicate
+from toxmix.mixer.manifest.schema import Component, Manifest
 
 # The selection key: md5 hex of "seed:epoch:source:id" (a standard function, so a lock resolves the same
 # way on any machine and any DuckDB version; never an engine's internal hash()).

@@ -12,12 +12,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mixer.corpus.catalog import corpus_spill_dir, open_catalog, sql_literal
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.schema import Transform
-from mixer.manifest.transforms import attribute_parts
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
+from toxmix.mixer.corpus.catalog import corpus_spill_dir, open_catalog, sql_literal
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.schema import Transform
+from toxmix.mixer.manifest.transforms import attribute_parts
 
 DONE = "gathered.json"  # written last, naming the shards the folder holds
 

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mixer.corpus.store import CorpusLayout
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import canonical_sha256, file_digest, file_sha256, write_json
 from toxmix.core.records import Frozen, read_record
+from toxmix.mixer.corpus.store import CorpusLayout
 
 LOCK_VERSION = 2
 

@@ -21,10 +21,15 @@ from datatrove.pipeline.base import PipelineStep
 from rich.progress import Progress
 from tokenizers import Encoding
 
-from mixer.corpus.executors import ExecutorConfig, Submitted
-from mixer.corpus.writers.parquet_shard import write_table
-from mixer.manifest.gather import Gather, read_gathered
-from mixer.manifest.lockfile import (
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
+from toxmix.core.processes import die_with_parent
+from toxmix.core.settings import default_threads
+from toxmix.core.tokenizer import ENCODE_BATCH, encode_ahead, load_tokenizer
+from toxmix.mixer.corpus.executors import ExecutorConfig, Submitted
+from toxmix.mixer.corpus.writers.parquet_shard import write_table
+from toxmix.mixer.manifest.gather import Gather, read_gathered
+from toxmix.mixer.manifest.lockfile import (
     LabelMaskFile,
     Lock,
     Materialized,
@@ -34,15 +39,10 @@ from mixer.manifest.lockfile import (
     verify_corpus,
     write_lock,
 )
-from mixer.manifest.outputs import claim_outputs
-from mixer.manifest.resolve import mixture_writer, resolve_unlocked
-from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
-from mixer.manifest.transforms import apply_transform
-from toxmix.core.errors import ToxmixError
-from toxmix.core.files import atomic_write_bytes, canonical_sha256, file_sha256, write_json
-from toxmix.core.processes import die_with_parent
-from toxmix.core.settings import default_threads
-from toxmix.core.tokenizer import ENCODE_BATCH, encode_ahead, load_tokenizer
+from toxmix.mixer.manifest.outputs import claim_outputs
+from toxmix.mixer.manifest.resolve import mixture_writer, resolve_unlocked
+from toxmix.mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
+from toxmix.mixer.manifest.transforms import apply_transform
 
 INDEX_SCHEMA = pa.schema([("start", pa.int64()), ("end", pa.int64()), ("pos", pa.int64()), ("id", pa.string()),
                           ("source", pa.string()), ("component", pa.string())])

@@ -2,8 +2,8 @@
 
 import duckdb
 
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.lockfile import Lock
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.lockfile import Lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mixtures (

@@ -4,10 +4,10 @@ import json
 import os
 from pathlib import Path
 
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.schema import ManifestFile
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import write_json
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.schema import ManifestFile
 
 OWNER_FILE = "toxmix-owner.json"
 _SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))

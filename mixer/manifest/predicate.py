@@ -3,8 +3,8 @@
 import sqlglot
 from sqlglot import exp
 
-from mixer.corpus.sqlguard import check_functions
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.sqlguard import check_functions
 
 _FORBIDDEN = (exp.Query, exp.Subquery, exp.Table, exp.Command, exp.Copy, exp.Insert, exp.Create, exp.Drop,
               exp.Pragma, exp.Set, exp.Star, exp.Summarize, exp.Describe, exp.Window)

@@ -9,11 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, corpus_spill_dir, sql_literal
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.check import CheckedManifest, check_manifest
-from mixer.manifest.compile import HASH_SPEC, CompiledComponent
-from mixer.manifest.lockfile import (
+from toxmix.core.errors import ToxmixError
+from toxmix.core.files import atomic_path
+from toxmix.core.locks import one_writer
+from toxmix.mixer.corpus.catalog import DEFAULT_MEMORY_LIMIT, DEFAULT_SPILL_LIMIT, corpus_spill_dir, sql_literal
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.check import CheckedManifest, check_manifest
+from toxmix.mixer.manifest.compile import HASH_SPEC, CompiledComponent
+from toxmix.mixer.manifest.lockfile import (
     LOCK_VERSION,
     ComponentLock,
     Lock,
@@ -24,12 +27,9 @@ from mixer.manifest.lockfile import (
     update_ids_sha256,
     write_lock,
 )
-from mixer.manifest.mixtures import register_mixture
-from mixer.manifest.outputs import claim_outputs
-from mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
-from toxmix.core.errors import ToxmixError
-from toxmix.core.files import atomic_path
-from toxmix.core.locks import one_writer
+from toxmix.mixer.manifest.mixtures import register_mixture
+from toxmix.mixer.manifest.outputs import claim_outputs
+from toxmix.mixer.manifest.schema import Manifest, ManifestFile, as_manifest_file
 
 
 @dataclass

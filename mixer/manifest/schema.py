@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from mixer.corpus.store import NAME_RE, CorpusLayout
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import canonical_sha256
 from toxmix.core.records import Frozen
 from toxmix.core.settings import DEFAULT_TOKENIZER
+from toxmix.mixer.corpus.store import NAME_RE, CorpusLayout
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 TokenCount = Annotated[int, Field(gt=0, le=10**15, strict=True)]  # strict: `true` is not 1 token

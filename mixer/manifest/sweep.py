@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from mixer.manifest.schema import load_manifest
 from toxmix.core.errors import ToxmixError
 from toxmix.core.lists import parse_list
+from toxmix.mixer.manifest.schema import load_manifest
 
 
 def parse_ratios(text: str) -> list[float]:

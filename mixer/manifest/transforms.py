@@ -2,7 +2,7 @@
 
 from bisect import bisect_right
 
-from mixer.manifest.schema import Transform
+from toxmix.mixer.manifest.schema import Transform
 
 
 def default_labels(t: Transform) -> list[str]:

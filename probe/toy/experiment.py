@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from probe.toy.data import ChainSpec, optimal_loss, sample
-from probe.toy.metrics import entanglement
-from probe.toy.model import StackedTransformer, ToyModelConfig
+from toxmix.probe.toy.data import ChainSpec, optimal_loss, sample
+from toxmix.probe.toy.metrics import entanglement
+from toxmix.probe.toy.model import StackedTransformer, ToyModelConfig
 
 ESTIMATORS = ("probe", "means", "unembed")
 

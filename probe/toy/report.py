@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from probe.toy.data import ChainSpec
-from probe.toy.experiment import ESTIMATORS, ToyConfig
-from probe.toy.metrics import mean_ci, welch_bound
+from toxmix.probe.toy.data import ChainSpec
+from toxmix.probe.toy.experiment import ESTIMATORS, ToyConfig
+from toxmix.probe.toy.metrics import mean_ci, welch_bound
 
 
 def per_seed(rows: list[dict]) -> pd.DataFrame:

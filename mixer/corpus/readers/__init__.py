@@ -4,12 +4,12 @@ from pathlib import Path
 
 from datatrove.pipeline.readers.base import BaseReader
 
-from mixer.corpus.readers.csv import StoreCsvReader
-from mixer.corpus.readers.hf import StoreHuggingFaceReader
-from mixer.corpus.readers.jsonl import StoreJsonlReader
-from mixer.corpus.readers.parquet import StoreParquetReader
-from mixer.corpus.readers.warc import StoreWarcReader
 from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.readers.csv import StoreCsvReader
+from toxmix.mixer.corpus.readers.hf import StoreHuggingFaceReader
+from toxmix.mixer.corpus.readers.jsonl import StoreJsonlReader
+from toxmix.mixer.corpus.readers.parquet import StoreParquetReader
+from toxmix.mixer.corpus.readers.warc import StoreWarcReader
 
 FORMATS = ("jsonl", "parquet", "csv", "warc", "hf")
 _SUFFIXES = {

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from datatrove.data import Document
 
-from mixer.corpus.records import ORIGIN, Reason, record_to_document, rejected_document
+from toxmix.mixer.corpus.records import ORIGIN, Reason, record_to_document, rejected_document
 
 
 class KeepEveryRecord:

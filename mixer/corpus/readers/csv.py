@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from datatrove.pipeline.readers import CSVReader as CsvReader
 
-from mixer.corpus.readers.base import KeepEveryRecord
-from mixer.corpus.records import Reason, record_to_document, rejected_document
+from toxmix.mixer.corpus.readers.base import KeepEveryRecord
+from toxmix.mixer.corpus.records import Reason, record_to_document, rejected_document
 
 csv.field_size_limit(sys.maxsize)
 

@@ -3,8 +3,8 @@
 import orjson
 from datatrove.pipeline.readers import JsonlReader
 
-from mixer.corpus.readers.base import KeepEveryRecord
-from mixer.corpus.records import Reason, record_to_document, rejected_document
+from toxmix.mixer.corpus.readers.base import KeepEveryRecord
+from toxmix.mixer.corpus.records import Reason, record_to_document, rejected_document
 
 
 def iter_lines(f, chunk_size: int = 1 << 20):

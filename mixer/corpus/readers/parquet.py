@@ -2,7 +2,7 @@
 
 from datatrove.pipeline.readers import ParquetReader
 
-from mixer.corpus.readers.base import KeepEveryRecord
+from toxmix.mixer.corpus.readers.base import KeepEveryRecord
 
 
 class StoreParquetReader(KeepEveryRecord, ParquetReader):

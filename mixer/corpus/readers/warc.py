@@ -4,8 +4,8 @@ from datatrove.pipeline.extractors import Trafilatura
 from datatrove.pipeline.readers import WarcReader
 from datatrove.pipeline.readers.warc import process_record
 
-from mixer.corpus.readers.base import KeepEveryRecord
-from mixer.corpus.records import Reason, rejected_document
+from toxmix.mixer.corpus.readers.base import KeepEveryRecord
+from toxmix.mixer.corpus.records import Reason, rejected_document
 
 _DOCUMENT_RECORDS = ("response", "conversion")
 

@@ -7,8 +7,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from tokenizers import Encoding
 
-from mixer.corpus.records import N_TOKENS, is_rejected
 from toxmix.core.tokenizer import ENCODE_BATCH, encode_ahead, load_tokenizer
+from toxmix.mixer.corpus.records import N_TOKENS, is_rejected
 
 
 class CountTokens(PipelineStep):

@@ -8,11 +8,11 @@ import pyarrow as pa
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-import mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
-from classifiers.step import SCORES
-from mixer.corpus.store import CorpusLayout
-from mixer.corpus.writers.parquet_shard import ParquetShard
+import toxmix.mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
+from toxmix.classifiers.step import SCORES
 from toxmix.core.processes import exit_with_parent_if_worker
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.corpus.writers.parquet_shard import ParquetShard
 
 
 def attribute_schema(labels: list[str]) -> pa.Schema:

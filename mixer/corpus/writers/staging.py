@@ -8,11 +8,11 @@ import pyarrow.compute as pc
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-import mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
-from mixer.corpus.records import FIELDS, N_TOKENS, ORIGIN, RAW, REJECT, is_rejected
-from mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, field_type
-from mixer.corpus.writers.parquet_shard import ParquetShard
+import toxmix.mixer.corpus.quiet  # noqa: F401 - quiets datatrove task logs in this process and in pool workers
 from toxmix.core.processes import exit_with_parent_if_worker
+from toxmix.mixer.corpus.records import FIELDS, N_TOKENS, ORIGIN, RAW, REJECT, is_rejected
+from toxmix.mixer.corpus.tables import DOCUMENT_COLUMNS, REJECT_SCHEMA, coerce_field, field_type
+from toxmix.mixer.corpus.writers.parquet_shard import ParquetShard
 
 STAGED_ROW = "toxmix_row"  # each staged document's row in its input file, for duplicate rejects
 ROWS_SCHEMA = pa.schema([(STAGED_ROW, pa.int64())])

@@ -27,9 +27,9 @@ def toy(
 
     Example: toxmix toy --shares 0.01,0.33 --n-seeds 10 --steps 4000 --out toy-results
     """
-    from probe.toy.experiment import ToyConfig, run_toy
-    from probe.toy.report import write_report
     from toxmix.core.settings import default_threads
+    from toxmix.probe.toy.experiment import ToyConfig, run_toy
+    from toxmix.probe.toy.report import write_report
 
     share_list = tuple(parse_list(shares, float, "--shares"))
     if any(not (0 < s < 1) for s in share_list):
@@ -93,9 +93,9 @@ def probe(
         raise ToxmixError("--split-by takes 'text' or 'group'")
     from rich.progress import Progress
 
-    from probe.data import load_probe_data, subsample
-    from probe.model import load_model
-    from probe.run import probe_model
+    from toxmix.core.models import load_model
+    from toxmix.probe.data import load_probe_data, subsample
+    from toxmix.probe.run import probe_model
 
     _threads(threads)
     examples = load_probe_data(data, label_rule, text_field, group_field)
@@ -125,7 +125,7 @@ def probe(
 
 
 def _compare(runs: list[Path], top_k: int, out: Path) -> None:
-    from probe.compare import compare
+    from toxmix.probe.compare import compare
 
     rows, diffs = compare(runs, out, k=top_k)
     print_table("probe runs", list(rows[0]), [tuple(r.values()) for r in rows], console)
@@ -152,8 +152,8 @@ def iti_fit(
 
     Example: toxmix iti fit models/demo-10-tiny probes/demo-10 --heads 30
     """
-    from probe.iti import fit_from_probe_run, save_iti
-    from probe.model import load_model
+    from toxmix.core.models import load_model
+    from toxmix.probe.iti import fit_from_probe_run, save_iti
 
     _threads(threads)
     iti = fit_from_probe_run(load_model(model), probe_run, heads)
@@ -182,8 +182,8 @@ def iti_apply(
     """
     import torch
 
-    from probe.iti import bake, load_iti, steer
-    from probe.model import load_model
+    from toxmix.core.models import load_model
+    from toxmix.probe.iti import bake, load_iti, steer
 
     torch.set_num_threads(1)  # small-model generation is several times faster on one thread
     lm = load_model(model)

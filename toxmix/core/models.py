@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from probe.identity import ModelIdentity
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_digest
+from toxmix.core.model_identity import ModelIdentity
 from toxmix.core.tokenizer import hub_reachable
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")

@@ -1,8 +1,10 @@
-"""Labelled examples for training scorers: files of records plus a rule that maps a field to toxic or clean."""
+"""Labelled data every stage reads: files of records plus a rule that maps a field to toxic or clean (scorer
+training, probes, held-out text), and the study's file conventions (ToxiGen's groups)."""
 
 import csv
 import fnmatch
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +114,10 @@ def labelled_records(path: str, rule: LabelRule,
             label = file_label if rule.field == "file" else rule.label(record.get(rule.field))
             if label is not None:
                 yield text, label, file, record
+
+
+def group_of_file(name: str) -> str:
+    """`hate_asian_1k.txt` / `neutral_middle_east_sentences.txt` -> `asian` / `middle_east`."""
+    stem = Path(name).name.split(".")[0]
+    stem = re.sub(r"^(hate|neutral)_", "", stem)
+    return re.sub(r"_(1k|sentences)$", "", stem)

@@ -6,19 +6,19 @@
 
 from pathlib import Path
 
-from mixer.corpus.catalog import (
+from toxmix.mixer.corpus.catalog import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_SPILL_LIMIT,
     DEFAULT_TIMEOUT_S,
     BoundedQuery,
     bounded_query,
 )
-from mixer.corpus.stats import CorpusStats, corpus_stats
-from mixer.corpus.store import CorpusLayout
-from mixer.manifest.lockfile import Lock, read_lock
-from mixer.manifest.materialize import materialize
-from mixer.manifest.resolve import Resolved, resolve
-from mixer.manifest.schema import ManifestFile, load_manifest
+from toxmix.mixer.corpus.stats import CorpusStats, corpus_stats
+from toxmix.mixer.corpus.store import CorpusLayout
+from toxmix.mixer.manifest.lockfile import Lock, read_lock
+from toxmix.mixer.manifest.materialize import materialize
+from toxmix.mixer.manifest.resolve import Resolved, resolve
+from toxmix.mixer.manifest.schema import ManifestFile, load_manifest
 
 __all__ = ["Corpus", "Lock", "ManifestFile", "Resolved", "load_manifest", "materialize", "read_lock", "resolve"]
 

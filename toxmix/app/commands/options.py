@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from mixer.corpus.executors import EXECUTORS, ExecutorConfig
+from toxmix.mixer.corpus.executors import EXECUTORS, ExecutorConfig
 
 ExecutorOpt = Annotated[str, typer.Option(help=f"Where to run: {'|'.join(EXECUTORS)}. On Slurm the command submits the tasks and a job that completes the output after them, and returns; Ray joins RAY_ADDRESS's cluster or starts a local one.")]
 SlurmPartitionOpt = Annotated[str | None, typer.Option(help="Slurm partition (with --executor slurm).")]

@@ -1,8 +1,6 @@
-"""The `toxmix` command: the root app, with each stage's verbs registered from that stage's own `cli.py`."""
+"""The `toxmix` command: the root app, with each stage's verbs registered from `toxmix.app.commands`."""
 
 import sys
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from typer._click import exceptions as click  # typer vendors click; its exceptions live here
@@ -16,7 +14,8 @@ app = typer.Typer(
         "Curate, tag and mix pretraining data; train, probe and evaluate models on the mixtures.\n\n"
         "The path: `ingest` documents into a corpus store; `tag` them with scorers (`classifiers train-fasttext` "
         "makes one); ask questions with `sql` and `stats`; write a mixture manifest and `manifest materialize` it; "
-        "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`; `eval` its toxicity and capability and `report` the study's table. "
+        "`train` on it and `export` the model; `probe` its attention heads and steer it with `iti`; `eval` its "
+        "toxicity and capability and `report` the study's table. "
         "`toy` runs the study's toy experiment.\n\n"
         "`demo` runs all of it in miniature.\n\n"
         "Examples: toxmix demo --profile quick --out runs/demo; "
@@ -30,37 +29,12 @@ app = typer.Typer(
 )
 
 
-def demo(
-    folder: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes; rerun to resume.")] = Path("runs/demo"),
-    profile: Annotated[str, typer.Option(help="'quick' (about 5 minutes on 2 cores) or 'full' (under an hour).")] = "quick",
-    data_dir: Annotated[Path | None, typer.Option(help="Local data in the layout of ../shared/data (default: $TOXMIX_SHARED/data).")] = None,
-    hub: Annotated[bool, typer.Option(help="Read small public samples from the Hugging Face hub instead (needs network).")] = False,
-) -> None:
-    """The whole study in miniature, one command: ingest C4 and toxic forum data, train a scorer and tag, corpus
-    stats in SQL, sweep and materialize mixtures, train and export models, probe and compare them, fit ITI,
-    evaluate toxicity and capability with the α grid and the prompting baseline, run the toy experiment, and
-    write one HTML report. Every stage is a plain toxmix command (see OUT/logs); finished stages are skipped.
-
-    Example: toxmix demo --profile quick --out runs/demo
-    """
-    from toxmix.demo import run_demo
-
-    report = run_demo(folder, data_dir, hub, profile)
-    out.print(f"report: {report} (open it in a browser) and {report.with_suffix('.md')}")
-
-
 def _register_stages() -> None:
-    """Every stage adds its verbs the same way: `register(app)` in its own cli module."""
-    import classifiers.cli
-    import eval.cli
-    import mixer.cli
-    import mixer.manifest.cli
-    import probe.cli
-    import train.cli
+    """Every stage adds its verbs the same way: `register(app)` in its module under `toxmix.app.commands`."""
+    from toxmix.app.commands import classifiers, corpus, demo, eval, manifest, probe, train
 
-    for stage in (mixer.cli, classifiers.cli, mixer.manifest.cli, train.cli, probe.cli, eval.cli):
+    for stage in (corpus, classifiers, manifest, train, probe, eval, demo):
         stage.register(app)
-    app.command()(demo)
 
 
 def main(argv: list[str] | None = None) -> int:

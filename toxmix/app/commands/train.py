@@ -46,12 +46,12 @@ def train(
     toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --dry-run;
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
-    from mixer.manifest.schema import load_manifest
-    from train.launch import launch, run_writer, slurm_script, torchrun_command
-    from train.olmo import describe
-    from train.plan import plan_run
-    from train.record import read_metrics
-    from train.registry import list_runs, record_run
+    from toxmix.mixer.manifest.schema import load_manifest
+    from toxmix.train.launch import launch, run_writer, slurm_script, torchrun_command
+    from toxmix.train.olmo import describe
+    from toxmix.train.plan import plan_run
+    from toxmix.train.record import read_metrics
+    from toxmix.train.registry import list_runs, record_run
 
     if manifest == "sweep":
         if folder is None:
@@ -111,7 +111,7 @@ def export(
 
     Example: toxmix export runs/demo-10-tiny-s0 --hf models/demo-10-tiny
     """
-    from train.export import export_hf
+    from toxmix.train.export import export_hf
 
     path = export_hf(run, hf, step)
     console.print(f"wrote {path}: load it with AutoModelForCausalLM.from_pretrained({str(path)!r})")

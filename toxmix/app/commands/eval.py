@@ -50,8 +50,8 @@ def eval_model(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from eval.result import Sampling
-    from eval.run import EvalConfig, evaluate
+    from toxmix.eval.result import Sampling
+    from toxmix.eval.run import EvalConfig, evaluate
 
     if k < 1 or max_new_tokens < 1 or batch_size < 1 or not (0 < top_p <= 1):
         raise ToxmixError("--k, --max-new-tokens and --batch-size must be positive, --top-p in (0, 1]")
@@ -110,7 +110,7 @@ def report(
 
     Example: toxmix report evals/demo-00 evals/demo-10 --probes probes/compare --out report
     """
-    from eval.report import write_report
+    from toxmix.eval.report import write_report
 
     if preface is not None and not preface.is_file():
         raise ToxmixError(f"--preface {preface}: no such file")

@@ -74,7 +74,7 @@ def _share_name(share: float) -> str:
 def _toxmix() -> list[str]:
     """The installed `toxmix` command next to this Python, or the module's entry point."""
     script = Path(sys.executable).with_name("toxmix")
-    return [str(script)] if script.is_file() else [sys.executable, "-c", "from toxmix.cli import main; "
+    return [str(script)] if script.is_file() else [sys.executable, "-c", "from toxmix.app.cli import main; "
                                                    "raise SystemExit(main())"]
 
 
@@ -158,7 +158,7 @@ def composition_figure(out: Path, p: Profile) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mixer.manifest.lockfile import read_lock
+    from toxmix.mixer.manifest.lockfile import read_lock
 
     names, clean, toxic = [], [], []
     for s in p.train:
@@ -185,7 +185,7 @@ def training_figure(out: Path, models: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from train.record import read_metrics
+    from toxmix.train.record import read_metrics
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for m in models:

@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from classifiers.spec import SPEC_HELP
-from mixer.cli_options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
-from mixer.corpus.executors import Submitted
-from mixer.corpus.store import CorpusLayout
+from toxmix.app.commands.options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
+from toxmix.classifiers.spec import SPEC_HELP
 from toxmix.core.console import err, out, print_table
 from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import DEFAULT_TOKENIZER
+from toxmix.mixer.corpus.executors import Submitted
+from toxmix.mixer.corpus.store import CorpusLayout
 
 SQL_FORMATS = ("table", "csv", "json", "parquet")
 CorpusOpt = Annotated[Path, typer.Option("--corpus", "-c", help="Corpus directory (created by ingest).")]
@@ -25,7 +25,7 @@ WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Parallel worke
 
 def _set_verbose(verbose: bool) -> None:
     """Pass --verbose to datatrove's task loggers, here and in worker processes (they read the environment)."""
-    from mixer.corpus.quiet import VERBOSE_ENV
+    from toxmix.mixer.corpus.quiet import VERBOSE_ENV
 
     os.environ[VERBOSE_ENV] = "1" if verbose else "0"
 
@@ -58,8 +58,8 @@ def ingest(
 
     On Slurm: toxmix ingest c4 s3://bucket/c4/en/ -c /shared/corpus --executor slurm --slurm-partition cpu --workers 256
     """
-    from mixer.corpus.ingest import IngestConfig
-    from mixer.corpus.ingest import ingest as run_ingest
+    from toxmix.mixer.corpus.ingest import IngestConfig
+    from toxmix.mixer.corpus.ingest import ingest as run_ingest
 
     _set_verbose(verbose)
 
@@ -106,7 +106,7 @@ def tag(
 
     Example: toxmix tag --corpus corpus --scorer fasttext:models/toxicity.bin
     """
-    from mixer.corpus.tag import tag as run_tag
+    from toxmix.mixer.corpus.tag import tag as run_tag
 
     _set_verbose(verbose)
 
@@ -144,8 +144,8 @@ def sql(
 
     Example: toxmix sql -c corpus "SELECT source, sum(n_tokens) FROM docs WHERE fasttext_toxicity.toxic > 0.5 GROUP BY source"
     """
-    from mixer.corpus.catalog import bounded, open_catalog
-    from mixer.corpus.sqlguard import confine_query
+    from toxmix.mixer.corpus.catalog import bounded, open_catalog
+    from toxmix.mixer.corpus.sqlguard import confine_query
 
     if format not in SQL_FORMATS:
         raise ToxmixError(f"unknown --format {format!r}; use one of: {', '.join(SQL_FORMATS)}")
@@ -193,7 +193,7 @@ def stats(
 
     Example: toxmix stats --corpus corpus --plots plots/
     """
-    from mixer.corpus.stats import corpus_stats, plot_histograms
+    from toxmix.mixer.corpus.stats import corpus_stats, plot_histograms
 
     result = corpus_stats(str(corpus), score)
     for line in CorpusLayout.at(corpus).incomplete_scorers():

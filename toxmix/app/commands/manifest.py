@@ -6,10 +6,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mixer.cli_options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
-from mixer.corpus.executors import Submitted
-from mixer.manifest.lockfile import Lock
+from toxmix.app.commands.options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
 from toxmix.core.console import out
+from toxmix.mixer.corpus.executors import Submitted
+from toxmix.mixer.manifest.lockfile import Lock
 
 app = typer.Typer(help="Mixture manifests: YAML -> DuckDB SQL -> locked selection -> OLMo token files.",
                   no_args_is_help=True)
@@ -34,9 +34,9 @@ def validate(manifest: ManifestArg) -> None:
 
     Example: toxmix manifest validate manifests/demo/demo-10.yaml
     """
-    from mixer.manifest.check import check_manifest
-    from mixer.manifest.outputs import check_output_dir, check_owner
-    from mixer.manifest.resolve import check_feasible
+    from toxmix.mixer.manifest.check import check_manifest
+    from toxmix.mixer.manifest.outputs import check_output_dir, check_owner
+    from toxmix.mixer.manifest.resolve import check_feasible
 
     checked = check_manifest(manifest)
     check_feasible(checked.con, checked.file.manifest, checked.compiled)
@@ -58,7 +58,7 @@ def resolve(
 
     Example: toxmix manifest resolve manifests/demo/demo-10.yaml --memory-limit 8GB
     """
-    from mixer.manifest.resolve import resolve as run_resolve
+    from toxmix.mixer.manifest.resolve import resolve as run_resolve
 
     result = run_resolve(manifest, wait=wait, memory_limit=memory_limit, spill_limit=spill_limit)
     out.print(_components_table(result.lock))
@@ -82,7 +82,7 @@ def materialize(
 
     Example: toxmix manifest materialize manifests/demo/demo-10.yaml --workers 2
     """
-    from mixer.manifest.materialize import materialize as run_materialize
+    from toxmix.mixer.manifest.materialize import materialize as run_materialize
 
     cfg = executor_config(executor, workers, slurm_partition, slurm_time, cpus_per_task)
     lock = run_materialize(manifest, wait=wait, executor=cfg)
@@ -108,8 +108,8 @@ def sweep(
 
     Example: toxmix manifest sweep manifests/demo/template.yaml --ratios 0,0.05,0.10 --out manifests/demo
     """
-    from mixer.manifest.sweep import parse_ratios
-    from mixer.manifest.sweep import sweep as run_sweep
+    from toxmix.mixer.manifest.sweep import parse_ratios
+    from toxmix.mixer.manifest.sweep import sweep as run_sweep
 
     for path in run_sweep(template, parse_ratios(ratios), out_dir, component):
         out.print(f"wrote {path}")

@@ -37,7 +37,7 @@ def train_fasttext_cmd(
     Example: toxmix classifiers train-fasttext --recipe study --out models/toxicity.bin;
     toxmix classifiers train-fasttext --recipe study --exclude toxigen --bucket 200000 --out models/no-toxigen.bin
     """
-    from classifiers.train_fasttext import FastTextParams, LabelledSource, study_recipe, train_fasttext
+    from toxmix.classifiers.train_fasttext import FastTextParams, LabelledSource, study_recipe, train_fasttext
 
     if exclude and recipe is None:
         raise ToxmixError("--exclude goes with --recipe study; with --data, simply leave the file out")
@@ -68,7 +68,7 @@ def train_fasttext_cmd(
     rows = [("in domain (held-out split)", ", ".join(report.datasets), f"{report.test_examples:,}", "",
              f"{report.roc_auc:.3f}", f"{report.precision:.3f}", f"{report.recall:.3f}", "")]
     if transfer:
-        from classifiers.transfer import transfer_report
+        from toxmix.classifiers.transfer import transfer_report
 
         for r in transfer_report(sources, params, model=report.model):
             q = r.quality
@@ -99,8 +99,8 @@ def evaluate_cmd(
 
     from rich.progress import Progress
 
-    from classifiers.evaluate import evaluate, load_labelled_set, plot_evaluation
-    from classifiers.spec import ScorerSpec, build_scorer
+    from toxmix.classifiers.evaluate import evaluate, load_labelled_set, plot_evaluation
+    from toxmix.classifiers.spec import ScorerSpec, build_scorer
     from toxmix.core.files import write_json
 
     if ":" not in model and Path(model).suffix in (".bin", ".ftz"):

@@ -1,0 +1,1 @@
+"""The application: the `toxmix` command, the demo and the Python API, above every stage."""
