@@ -53,7 +53,7 @@ def main() -> None:
         build_store(corpus, n_docs)
         manifest = work / "m.yaml"
         manifest.write_text(yaml.safe_dump({"name": "fetch", "corpus": str(corpus), "seed": 1, "components": [
-            {"name": "web", "source": "web", "tokens": SELECTED_TOKENS // 2},
+            {"name": "web", "role": "clean", "source": "web", "tokens": SELECTED_TOKENS // 2},
             {"name": "forum", "source": "forum", "tokens": SELECTED_TOKENS // 2}]}))
         lock = resolve(manifest).lock
         selection = corpus / lock.selection.path

@@ -30,8 +30,8 @@ from common import (
     with_rates,
 )
 
+from toxmix import Corpus
 from toxmix.core.tokenizer import ENCODE_BATCH, load_tokenizer
-from toxmix.mixer.corpus.catalog import run_query
 from toxmix.mixer.corpus.executors import ExecutorConfig
 from toxmix.mixer.corpus.ingest import IngestConfig, ingest
 from toxmix.mixer.manifest.materialize import materialize
@@ -51,7 +51,7 @@ def main() -> None:
     manifest.write_text(yaml.safe_dump({"name": "all", "corpus": str(corpus), "seed": 1, "components": [
         {"name": "web", "source": "c4", "tokens": summary.tokens + summary.stored}]}))
     resolve(manifest)
-    texts = [r[0] for r in run_query(str(corpus), "SELECT text FROM documents").fetchall()]
+    texts = [r[0] for r in Corpus(corpus).sql("SELECT text FROM documents").fetchall()]
     tok = load_tokenizer()
     tok.encode_batch_fast(texts[:64], add_special_tokens=False)
     counted = {}

@@ -123,7 +123,8 @@ def main() -> None:
         budget = int(tokens["web"] * 0.5 * BUDGET_FRACTION)
         manifest = work / "m.yaml"
         manifest.write_text(yaml.safe_dump({"name": "bench", "corpus": str(corpus), "seed": 1, "components": [
-            {"name": "clean", "source": "web", "where": "fasttext_toxicity.toxic < 0.5", "tokens": budget},
+            {"name": "clean", "role": "clean", "source": "web", "where": "fasttext_toxicity.toxic < 0.5",
+             "tokens": budget},
             {"name": "toxic", "source": "forum", "tokens": budget}]}))
         runs = {"baseline": [], "toxmix": []}
         load = [machine_load()]

@@ -1,5 +1,6 @@
 """Scorer specs: `KIND:MODEL[,key=value...]`, parsed once and built inside each worker."""
 
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -7,19 +8,35 @@ from pathlib import Path
 from toxmix.classifiers.base import Scorer
 from toxmix.core.errors import ToxmixError
 
-KINDS = {
-    "fasttext": "fastText model file or hub repo (options: name, level=document|sentence, file, batch_size)",
-    "detoxify": "Detoxify release name or 'local' (options: checkpoint, config, name, batch_size, device)",
-    "hf": "sequence-classification model dir or hub id (options: name, batch_size, max_length, device)",
+
+@dataclass(frozen=True)
+class ScorerKind:
+    """One kind of scorer: what MODEL means, the options it takes, and the class that loads it (imported lazily)."""
+
+    model: str
+    options: frozenset[str]
+    loader: str  # "module:Class", called as Class(MODEL, **options)
+
+    def load(self, model: str, **options) -> Scorer:
+        module, _, name = self.loader.partition(":")
+        return getattr(importlib.import_module(module), name)(model, **options)
+
+
+# The one registry of scorer kinds: a kind added here is parsed, documented and loaded everywhere.
+SCORERS = {
+    "fasttext": ScorerKind("fastText model file or hub repo", frozenset({"name", "level", "file", "batch_size"}),
+                           "toxmix.classifiers.fasttext_scorer:FastTextScorer"),
+    "detoxify": ScorerKind("Detoxify release name or 'local'",
+                           frozenset({"checkpoint", "config", "name", "batch_size", "device"}),
+                           "toxmix.classifiers.detoxify_scorer:DetoxifyScorer"),
+    "hf": ScorerKind("sequence-classification model dir or hub id",
+                     frozenset({"name", "batch_size", "max_length", "device"}),
+                     "toxmix.classifiers.hf_scorer:HFClassifierScorer"),
 }
 _INT_OPTIONS = {"batch_size", "max_length"}
-_ALLOWED = {
-    "fasttext": {"name", "level", "file", "batch_size"},
-    "detoxify": {"checkpoint", "config", "name", "batch_size", "device"},
-    "hf": {"name", "batch_size", "max_length", "device"},
-}
 SPEC_HELP = (
-    "Scorer as KIND:MODEL[,key=value...]: fasttext:models/toxicity.bin, "
+    "Scorer as KIND:MODEL[,key=value...] (" + "; ".join(f"{k}: {v.model}" for k, v in SCORERS.items()) + "): "
+    "fasttext:models/toxicity.bin, "
     "fasttext:allenai/dolma-jigsaw-fasttext-bigrams-hatespeech, detoxify:original, "
     "detoxify:original,checkpoint=ckpt.pt,config=bert-dir, hf:tomh/toxigen_roberta. Repeatable."
 )
@@ -37,16 +54,16 @@ class ScorerSpec:
     def parse(cls, text: str) -> "ScorerSpec":
         """Parse `KIND:MODEL[,key=value...]`, refusing unknown kinds and options."""
         kind, sep, rest = text.partition(":")
-        if not sep or kind not in KINDS:
-            raise ToxmixError(f"bad scorer spec {text!r}: expected KIND:MODEL with KIND in {', '.join(KINDS)}")
+        if not sep or kind not in SCORERS:
+            raise ToxmixError(f"bad scorer spec {text!r}: expected KIND:MODEL with KIND in {', '.join(SCORERS)}")
         model, *pairs = rest.split(",")
         if not model:
             raise ToxmixError(f"bad scorer spec {text!r}: no model after '{kind}:'")
         options = []
         for pair in pairs:
             key, eq, value = pair.partition("=")
-            if not eq or key not in _ALLOWED[kind]:
-                allowed = ", ".join(sorted(_ALLOWED[kind]))
+            if not eq or key not in SCORERS[kind].options:
+                allowed = ", ".join(sorted(SCORERS[kind].options))
                 raise ToxmixError(f"bad option {pair!r} in scorer spec {text!r}; {kind} takes: {allowed}")
             if key in _INT_OPTIONS and not value.isdigit():
                 raise ToxmixError(f"option {key} in scorer spec {text!r} must be a positive integer")
@@ -71,14 +88,4 @@ def build_scorer(spec: ScorerSpec) -> Scorer:
 
 @lru_cache(maxsize=16)
 def _load(spec: ScorerSpec, stamp: tuple[int, int] | None) -> Scorer:
-    if spec.kind == "fasttext":
-        from toxmix.classifiers.fasttext_scorer import FastTextScorer
-
-        return FastTextScorer(spec.model, **spec.kwargs())
-    if spec.kind == "detoxify":
-        from toxmix.classifiers.detoxify_scorer import DetoxifyScorer
-
-        return DetoxifyScorer(spec.model, **spec.kwargs())
-    from toxmix.classifiers.hf_scorer import HFClassifierScorer
-
-    return HFClassifierScorer(spec.model, **spec.kwargs())
+    return SCORERS[spec.kind].load(spec.model, **spec.kwargs())

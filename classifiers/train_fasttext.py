@@ -53,6 +53,31 @@ def study_recipe(exclude: tuple[str, ...] = ()) -> list[LabelledSource]:
     return kept
 
 
+def training_sources(recipe: str | None = None, exclude: tuple[str, ...] = (), data: tuple[str, ...] = (),
+                     label_rules: tuple[str, ...] = (), text_fields: tuple[str, ...] = ()) -> list[LabelledSource]:
+    """What to train on: the study recipe (less `exclude`), or labelled files, one rule (and text field) for all
+    or one per file; refused in one line when the combination does not fit."""
+    if exclude and recipe is None:
+        raise ToxmixError("--exclude goes with --recipe study; with --data, simply leave the file out")
+    if recipe is not None:
+        if recipe != "study":
+            raise ToxmixError(f"unknown --recipe {recipe!r}; the only recipe is 'study'")
+        if data:
+            raise ToxmixError("give --recipe study or --data files, not both")
+        return study_recipe(tuple(exclude))
+    if not data:
+        raise ToxmixError("give --data with --label-rule, or --recipe study; see --help")
+    rules = list(label_rules) * len(data) if len(label_rules) == 1 else list(label_rules)
+    if len(rules) != len(data):
+        raise ToxmixError(f"{len(data)} --data but {len(label_rules)} --label-rule: give one rule, or one per --data")
+    if text_fields and len(text_fields) not in (1, len(data)):
+        raise ToxmixError("give one --text-field, or one per --data")
+    fields = list(text_fields) * len(data) if len(text_fields) == 1 else list(text_fields) or [None] * len(data)
+    for rule in set(rules):
+        LabelRule.parse(rule)
+    return [LabelledSource(d, r, f) for d, r, f in zip(data, rules, fields, strict=True)]
+
+
 def fortunes() -> LabelledSource:
     """The shared BSD fortunes, offensive vs clean: out-of-domain data no recipe trains on."""
     return LabelledSource(str(shared_path("data", "fortunes")), "offensive=True/False", "text", "fortunes")
@@ -75,6 +100,16 @@ class FastTextParams:
     threads: int = 1
     seed: int = 0
     test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        small = [f"--{k.replace('_', '-')}" for k in ("dim", "word_ngrams", "bucket", "epoch", "min_count", "threads")
+                 if getattr(self, k) < 1]
+        if small:
+            raise ToxmixError(f"{', '.join(small)} must be at least 1")
+        if self.minn < 0 or self.maxn < self.minn:
+            raise ToxmixError(f"--minn {self.minn} and --maxn {self.maxn}: character n-grams need 0 <= minn <= maxn")
+        if not (0 < self.test_fraction < 1) or not (self.lr > 0):
+            raise ToxmixError("the held-out fraction must lie in (0, 1) and the learning rate be positive")
 
 
 @dataclass

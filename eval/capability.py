@@ -1,15 +1,14 @@
 """Capability: cross-entropy on held-out clean text, and log-likelihood multiple choice on downstream sets.
 
-Held-out text defaults to the clean component's documents that a run's mixture did not select (the lock says
-which). Multiple-choice log-probabilities are computed at continuation positions only: the LM head runs on the
-few positions that are scored instead of the whole sequence.
+Held-out text defaults to the clean component's documents that a run's mixture did not select
+(`toxmix.mixer.manifest.heldout`). Multiple-choice log-probabilities are computed at continuation positions only:
+the LM head runs on the few positions that are scored instead of the whole sequence.
 """
 
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import torch
 
@@ -17,28 +16,6 @@ from toxmix.core.datasets import read_records
 from toxmix.core.errors import ToxmixError
 from toxmix.core.models import LoadedModel
 from toxmix.eval.result import CrossEntropy
-
-
-def held_out_from_lock(lock_file: Path, corpus_root: Path, sources: list[str], n: int, seed: int) -> list[str]:
-    """Up to n documents of `sources` that the lock's selection did not pick, chosen by md5(seed:id)."""
-    from toxmix.mixer.corpus.store import CorpusLayout
-    from toxmix.mixer.manifest.lockfile import read_lock
-
-    lock = read_lock(lock_file)
-    layout = CorpusLayout.at(corpus_root, must_exist=True)
-    shards = [str(p) for s in sources for p in layout.shards(s)]
-    if not shards:
-        raise ToxmixError(f"the corpus at {layout.root} has no documents of {', '.join(sources)}")
-    selection = layout.root / lock.selection.path
-    con = duckdb.connect()
-    rows = con.execute(
-        "SELECT text FROM read_parquet(?) d WHERE NOT EXISTS (SELECT 1 FROM read_parquet(?) s "
-        "WHERE s.source = d.source AND s.id = d.id) ORDER BY md5(? || ':' || d.id) LIMIT ?",
-        [shards, str(selection), str(seed), n]).fetchall()
-    if not rows:
-        raise ToxmixError(f"the mixture selected every document of {', '.join(sources)}: nothing is held out; "
-                          "give --ce FILE with held-out clean text")
-    return [r[0] for r in rows]
 
 
 def held_out_from_file(path: str, n: int, seed: int) -> list[str]:

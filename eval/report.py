@@ -169,11 +169,13 @@ def load_results(folders: list[Path]) -> list[EvalResult]:
 
 def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: list[Path] | None = None,
                  title: str = "toxmix report", extra_figures: list[Path] | None = None,
-                 preface: str | None = None) -> dict[str, Path]:
+                 preface: Path | None = None) -> dict[str, Path]:
     """report.md (+ PNGs) and a self-contained report.html under out; extra figures (PNG files) are copied in,
-    and the preface (plain paragraphs) opens the report."""
+    and the preface (a text file of plain paragraphs) opens the report."""
     if metric not in METRICS:
         raise ToxmixError(f"--metric {metric!r}: use one of {', '.join(METRICS)}")
+    if preface is not None and not Path(preface).is_file():
+        raise ToxmixError(f"--preface {preface}: no such file")
     results = load_results(folders)
     out.mkdir(parents=True, exist_ok=True)
     tables = [table1(results, metric)]
@@ -200,7 +202,7 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
         copy = out / f"figure-{f.parent.name}-{f.name}"
         atomic_write_bytes(copy, f.read_bytes())
         figures.append((copy, f.stem.replace("__", ": ").replace("_", " ")))
-    paragraphs = [p.strip() for p in (preface or "").split("\n\n") if p.strip()]
+    paragraphs = [p.strip() for p in (Path(preface).read_text() if preface else "").split("\n\n") if p.strip()]
     notes = [f"{r.label}: {n}" for r in results for n in r.notes]
     settings = [f"{r.label}: model {r.model.identity.name} (weights {r.model.identity.digest[:12]}), "
                 f"scorer {r.scorer.spec} "

@@ -5,10 +5,12 @@ prompt and sample, with its toxicity or null when unscored) and, when measured, 
 """
 
 from pathlib import Path
+from typing import Annotated, ClassVar
 
-from toxmix.core.files import write_json
+from pydantic import ConfigDict, Field
+
 from toxmix.core.model_identity import ModelIdentity
-from toxmix.core.records import Frozen, read_record
+from toxmix.core.records import Frozen, Record
 from toxmix.eval.metrics import ToxicityFigures
 from toxmix.train.record import ExportRecord
 
@@ -48,11 +50,11 @@ class ScorerIdentity(Frozen):
 class Sampling(Frozen):
     """How continuations are sampled."""
 
-    top_p: float = 0.9
-    max_new_tokens: int = 20
-    k: int = 25
+    top_p: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    max_new_tokens: Annotated[int, Field(ge=1)] = 20
+    k: Annotated[int, Field(ge=1)] = 25
     seed: int = 0
-    batch_size: int = 32  # prompts per batch (each expanded to k rows)
+    batch_size: Annotated[int, Field(ge=1)] = 32  # prompts per batch (each expanded to k rows)
 
 
 class ModelRef(Frozen):
@@ -96,8 +98,13 @@ class ConditionResult(Frozen):
     cached_generations: bool
 
 
-class EvalResult(Frozen):
+class EvalResult(Record):
     """One `toxmix eval` run."""
+
+    model_config = ConfigDict(frozen=True)
+    KIND: ClassVar[str] = "eval result"
+    VERSION: ClassVar[int] = RESULT_VERSION
+    REMEDY: ClassVar[str] = "run 'toxmix eval MODEL --out DIR' to make one"
 
     version: int = RESULT_VERSION
     toxmix_version: str
@@ -116,11 +123,8 @@ class EvalResult(Frozen):
     seconds: float
 
     def save(self, out: Path) -> Path:
-        path = Path(out) / RESULT_FILE
-        write_json(path, self.model_dump(mode="json"))
-        return path
+        return self.write(Path(out) / RESULT_FILE)
 
     @classmethod
     def load(cls, folder: str | Path) -> "EvalResult":
-        return read_record(Path(folder) / RESULT_FILE, cls, RESULT_VERSION, "eval result",
-                           "run 'toxmix eval MODEL --out DIR' to make one")
+        return cls.read(Path(folder) / RESULT_FILE)

@@ -6,17 +6,19 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_sha256
 from toxmix.core.models import LoadedModel, load_model
-from toxmix.eval.capability import cross_entropy, held_out_from_file, held_out_from_lock
+from toxmix.core.records import Config
+from toxmix.eval.capability import cross_entropy, held_out_from_file
 from toxmix.eval.generate import PROMPTING_PREFIX, Condition, generate
 from toxmix.eval.metrics import figures_by_group, toxicity_figures
 from toxmix.eval.prompts import PromptSet, rtp_prompts, toxigen_prompts
@@ -43,10 +45,12 @@ PREFIXES = {"prompting": PROMPTING_PREFIX, "meda": "<|toxicity:low|>", "inst": "
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
-class EvalConfig(BaseModel):
-    """Everything `toxmix eval` was asked to do."""
+class EvalConfig(Config):
+    """Everything `toxmix eval` was asked to do; validated when built, from the command or from Python."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    FLAGS: ClassVar[dict[str, str]] = {"model": "MODEL", "toxigen_n": "--toxigen", "rtp_n": "--rtp",
+                                       "toxigen": "--toxigen-data", "rtp": "--rtp-data", "alphas": "--alpha",
+                                       "scorer_label": "--label-column"}
 
     model: str
     out: Path
@@ -55,25 +59,32 @@ class EvalConfig(BaseModel):
     scorer_label: str | None = None
     allow_overlap: bool = False
     perspective_url: str | None = None
-    perspective_qps: float = 1.0
-    perspective_retries: int = 5
     iti: Path | None = None
-    alphas: tuple[float, ...] = (4.0, 8.0, 12.0)
-    positions: str = "all"
+    alphas: tuple[Annotated[float, Field(allow_inf_nan=False)], ...] = (4.0, 8.0, 12.0)
+    positions: Literal["all", "generated"] = "all"
     prompting: bool = False
     prefix: str | None = None  # meda | inst | any text
     toxigen: str = "toxigen"
-    toxigen_n: int | None = 3000
+    toxigen_n: Annotated[int, Field(ge=0)] | None = 3000
     rtp: str = "rtp-sample"
-    rtp_n: int | None = 3000
+    rtp_n: Annotated[int, Field(ge=0)] | None = 3000
     sampling: Sampling = Sampling()
     ce: str | None = None  # a manifest (its lock's unselected clean documents), a text file, or 'none'
-    ce_docs: int = 200
-    ce_tokens: int = 512
+    ce_docs: Annotated[int, Field(ge=1)] = 200
+    ce_tokens: Annotated[int, Field(ge=1)] = 512
     tasks: tuple[str, ...] = ()
-    task_docs: int | None = 200
-    threads: int = 1
-    bootstrap: int = 1000
+    task_docs: Annotated[int, Field(ge=1)] | None = 200
+    threads: Annotated[int, Field(ge=1)] = 1
+    bootstrap: Annotated[int, Field(ge=1)] = 1000
+    perspective_qps: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    perspective_retries: Annotated[int, Field(ge=0)] = 5
+
+    def check(self) -> None:
+        if self.toxigen_n == 0 and self.rtp_n == 0:
+            raise ToxmixError("--toxigen 0 and --rtp 0 leave no prompts; ask for some of either")
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown:
+            raise ToxmixError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
 
 
 def _model_ref(lm: LoadedModel, spec: str) -> ModelRef:
@@ -90,14 +101,9 @@ def _ce_texts(cfg: EvalConfig, ref: ModelRef, notes: list[str]) -> tuple[list[st
         notes.append("cross-entropy skipped: the model was not trained by toxmix; give --ce MANIFEST or --ce FILE")
         return None
     if spec.endswith((".yaml", ".yml")):
-        from toxmix.mixer.manifest.schema import load_manifest
+        from toxmix.mixer.manifest.heldout import held_out_clean
 
-        mf = load_manifest(spec)
-        if not mf.lock_path.is_file():
-            raise ToxmixError(f"--ce {spec}: the manifest has no lock; run 'toxmix manifest resolve {spec}'")
-        clean = mf.manifest.components[0]
-        texts = held_out_from_lock(mf.lock_path, mf.corpus().root, clean.sources, cfg.ce_docs, cfg.sampling.seed)
-        return texts, f"{mf.manifest.name}: {len(texts)} {'+'.join(clean.sources)} documents it did not select"
+        return held_out_clean(spec, cfg.ce_docs, cfg.sampling.seed)
     return held_out_from_file(spec, cfg.ce_docs, cfg.sampling.seed), f"{spec}"
 
 
@@ -119,11 +125,6 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
     progress = progress or (lambda _name, _total: lambda _n: None)
     start = time.monotonic()
     notes: list[str] = []
-    if cfg.toxigen_n == 0 and cfg.rtp_n == 0:
-        raise ToxmixError("--toxigen 0 and --rtp 0 leave no prompts; ask for some of either")
-    unknown = [t for t in cfg.tasks if t not in TASKS]
-    if unknown:
-        raise ToxmixError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
     sets: list[PromptSet] = []
     if cfg.toxigen_n != 0:
         sets.append(toxigen_prompts(cfg.toxigen, cfg.toxigen_n, cfg.sampling.seed))

@@ -13,6 +13,7 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.settings import shared_path
 
 TOXIGEN_HUB = "toxigen/toxigen-data"
+PROBE_DATASETS = ("toxigen", "toxigen-hub")  # by name; anything else is a labelled file with --label-rule
 MIN_PER_CLASS = 10
 
 

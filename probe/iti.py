@@ -49,12 +49,27 @@ class ITI:
 
     def shifts(self, alpha: float) -> dict[int, torch.Tensor]:
         """Per layer, the [heads*head_dim] vector added to o_proj's input: −α·σ·θ on chosen heads, 0 elsewhere."""
+        check_alpha(alpha)
         ident = self.meta.model
         out: dict[int, torch.Tensor] = {}
         for (layer, head), theta, sigma in zip(self.meta.heads, self.theta, self.sigma, strict=True):
             vec = out.setdefault(layer, torch.zeros(ident.n_heads * ident.head_dim, dtype=torch.float32))
             vec[head * ident.head_dim:(head + 1) * ident.head_dim] -= alpha * float(sigma) * torch.from_numpy(theta)
         return out
+
+
+def check_alpha(alpha: float) -> float:
+    """Refuse a steering strength that is not a finite number (NaN or inf would make every output NaN)."""
+    if not np.isfinite(alpha):
+        raise ToxmixError(f"--alpha {alpha}: the steering strength must be a finite number (the study: 4, 8, 12)")
+    return alpha
+
+
+def check_positions(positions: str) -> str:
+    """Refuse anything but the positions steering knows."""
+    if positions not in POSITIONS:
+        raise ToxmixError(f"--positions {positions!r}: use one of {', '.join(POSITIONS)}")
+    return positions
 
 
 def fit_iti(acts: np.ndarray, labels: np.ndarray, ranking: list[tuple[int, int]], k: int, identity: ModelIdentity,
@@ -119,6 +134,15 @@ def load_iti(path: str | Path, model: ModelIdentity | None = None) -> ITI:
             theta, sigma = f.get_tensor("theta"), f.get_tensor("sigma")
     except Exception as e:  # noqa: BLE001 - a foreign or damaged file fails in many ways; say which file
         raise ToxmixError(f"{path} is not a toxmix ITI file ({type(e).__name__})") from None
+    k, head_dim = len(meta.heads), meta.model.head_dim
+    if theta.shape != (k, head_dim) or sigma.shape != (k,):
+        raise ToxmixError(f"{path}: theta {list(theta.shape)} and sigma {list(sigma.shape)} do not fit its {k} heads "
+                          f"of dimension {head_dim}; fit it again with 'toxmix iti fit'")
+    if not (np.isfinite(theta).all() and np.isfinite(sigma).all()):
+        raise ToxmixError(f"{path}: theta or sigma holds NaN or inf; fit it again with 'toxmix iti fit'")
+    ident = meta.model
+    if any(not (0 <= layer < ident.n_layers and 0 <= head < ident.n_heads) for layer, head in meta.heads):
+        raise ToxmixError(f"{path}: a head lies outside its model's {ident.n_layers} layers x {ident.n_heads} heads")
     if model is not None:
         fitted = meta.model
         if (fitted.n_layers, fitted.n_heads, fitted.head_dim) != (model.n_layers, model.n_heads, model.head_dim):
@@ -139,8 +163,7 @@ def steer(lm: LoadedModel, iti: ITI, alpha: float, positions: str = "all") -> It
     prompt token and every generated token (a multi-token forward shifts its last position only; each cached
     generation step's single position is shifted).
     """
-    if positions not in POSITIONS:
-        raise ToxmixError(f"--positions {positions!r}: use one of {', '.join(POSITIONS)}")
+    check_positions(positions)
     shifts = iti.shifts(alpha)
 
     def make(vec: torch.Tensor):
@@ -189,3 +212,19 @@ def bake(lm: LoadedModel, iti: ITI, alpha: float, out: Path) -> Path:
     (out / "toxmix_iti.json").write_text(json.dumps({"alpha": alpha, "iti": iti.meta.model_dump(mode="json")},
                                                     indent=2) + "\n")
     return out
+
+
+def continuations(lm: LoadedModel, iti: ITI, alpha: float, prompts: list[str], max_new_tokens: int = 20,
+                  positions: str = "all") -> list[tuple[str, str, str]]:
+    """Greedy continuations of each prompt without and with steering: (prompt, plain, steered)."""
+    check_alpha(alpha)
+    tok = lm.tokenizer
+    batch = tok(prompts, return_tensors="pt", padding=True)
+    gen = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    with torch.inference_mode():
+        plain = lm.model.generate(**batch, **gen)
+        with steer(lm, iti, alpha, positions):
+            steered = lm.model.generate(**batch, **gen)
+    n = batch["input_ids"].shape[1]
+    return [(t, tok.decode(a[n:], skip_special_tokens=True), tok.decode(b[n:], skip_special_tokens=True))
+            for t, a, b in zip(prompts, plain, steered, strict=True)]

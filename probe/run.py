@@ -5,19 +5,22 @@
 ITI), `heatmap.png`, and the activation cache `activations-<key>.npy` (row i is example i).
 """
 
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import ConfigDict, Field
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import atomic_path, canonical_sha256, write_json
+from toxmix.core.files import atomic_path, canonical_sha256
 from toxmix.core.model_identity import ModelIdentity
 from toxmix.core.models import LoadedModel
-from toxmix.core.records import Frozen, read_record
+from toxmix.core.records import Config, Frozen, Record
 from toxmix.probe.activations import cache_key, cached_collect, count_truncated
-from toxmix.probe.data import ProbeData, split_mask
+from toxmix.probe.data import MIN_PER_CLASS, PROBE_DATASETS, ProbeData, load_probe_data, split_mask, subsample
 from toxmix.probe.probes import HeadProbes, entanglement, fit_probes, group_directions
 
 PROBE_RUN_VERSION = 1
@@ -55,8 +58,13 @@ class ProbeSummary(Frozen):
     top_k_entanglement_max: float | None
 
 
-class ProbeRun(Frozen):
+class ProbeRun(Record):
     """probe.json: what was probed with what, and the headline numbers."""
+
+    model_config = ConfigDict(frozen=True)
+    KIND: ClassVar[str] = "probe run"
+    VERSION: ClassVar[int] = PROBE_RUN_VERSION
+    REMEDY: ClassVar[str] = "probe the model with 'toxmix probe MODEL --out DIR'"
 
     version: int = PROBE_RUN_VERSION
     toxmix_version: str
@@ -74,8 +82,7 @@ class ProbeRun(Frozen):
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "ProbeRun":
-        return read_record(Path(run_dir) / "probe.json", cls, PROBE_RUN_VERSION, "probe run",
-                           "probe the model with 'toxmix probe MODEL --out DIR'")
+        return cls.read(Path(run_dir) / "probe.json")
 
 
 TOP_K = 30
@@ -143,5 +150,48 @@ def _write(out: Path, lm: LoadedModel, data: ProbeData, probes: HeadProbes, ent_
     from toxmix.probe.plots import heatmap
 
     heatmap(probes.val_accuracy, out / "heatmap.png", f"{Path(lm.identity.name).name}: validation accuracy per head")
-    write_json(out / "probe.json", run.model_dump(mode="json"))
+    run.write(out / "probe.json")
     return run
+
+
+class ProbeConfig(Config):
+    """Everything `toxmix probe MODEL` was asked to do; validated when built, from the command or from Python."""
+
+    FLAGS: ClassVar[dict[str, str]] = {"model": "MODEL"}
+
+    model: str
+    out: Path
+    data: str = "toxigen"
+    label_rule: str | None = None
+    text_field: str | None = None
+    group_field: str | None = None
+    split_by: Literal["text", "group"] = "text"
+    seed: int = 0
+    max_examples: Annotated[int, Field(ge=MIN_PER_CLASS * 2)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    max_length: Annotated[int, Field(ge=2)] | None = None
+
+    def check(self) -> None:
+        if self.data not in PROBE_DATASETS and self.label_rule is None:
+            raise ToxmixError(f"--data {self.data}: give --label-rule FIELD=TOXIC/CLEAN (e.g. label=1/0), or use "
+                              "--data toxigen")
+
+
+# A progress factory: given a stage name and its total, returns the callback that advances it.
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+def run_probe(cfg: ProbeConfig, progress: Progress | None = None) -> ProbeRun:
+    """Load the data and the model a config names, probe every head, write the run folder."""
+    from toxmix.core.models import load_model
+
+    progress = progress or (lambda _name, _total: lambda _n: None)
+    examples = load_probe_data(cfg.data, cfg.label_rule, cfg.text_field, cfg.group_field)
+    if cfg.max_examples:
+        examples = subsample(examples, cfg.max_examples, cfg.seed)
+    lm = load_model(cfg.model)
+    ident = lm.identity
+    layer_done = progress(f"probes ({ident.n_layers} layers x {ident.n_heads} heads)", ident.n_layers)
+    return probe_model(lm, examples, cfg.out, seed=cfg.seed, split_by=cfg.split_by, batch_size=cfg.batch_size,
+                       max_length=cfg.max_length, on_batch=progress("activations", len(examples)),
+                       on_layer=lambda _layer: layer_done(1))

@@ -72,7 +72,7 @@ def tiny_model(tmp_path_factory, demo_corpus):
     """A tiny model trained by toxmix on a 10 % toxic mixture, exported to transformers."""
     root = tmp_path_factory.mktemp("probe")
     manifest = write_manifest(root, demo_corpus, [
-        {"name": "clean", "source": "c4", "tokens": 60_000},
+        {"name": "clean", "role": "clean", "source": "c4", "tokens": 60_000},
         {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.1}], name="probe10")
     assert run_cli("train", manifest, "--preset", "tiny", "--steps", "8", "--out", root / "run") == 0
     assert run_cli("export", root / "run", "--hf", root / "hf") == 0

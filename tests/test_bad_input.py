@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli
 
-from toxmix.mixer.corpus.catalog import run_query
+from toxmix import Corpus
 from toxmix.mixer.corpus.records import MAX_DOC_BYTES
 
 
 def _reasons(corpus) -> dict[str, int]:
-    return dict(run_query(str(corpus), "SELECT reason, count(*) FROM rejected GROUP BY 1").fetchall())
+    return dict(Corpus(corpus).sql("SELECT reason, count(*) FROM rejected GROUP BY 1").fetchall())
 
 
 def test_every_bad_jsonl_case(tmp_path, capsys):
@@ -39,12 +39,12 @@ def test_every_bad_jsonl_case(tmp_path, capsys):
     assert "in = stored + rejected: 11 = 2 + 9" in out
     assert _reasons(corpus) == {"malformed_json": 2, "invalid_utf8": 1, "empty_text": 2, "missing_text": 2,
                                 "duplicate_id": 1, "too_large": 1}
-    kept = run_query(str(corpus), "SELECT id, text FROM documents ORDER BY id").fetchall()
+    kept = Corpus(corpus).sql("SELECT id, text FROM documents ORDER BY id").fetchall()
     assert kept == [("ok1", "a good document"), ("ok2", "another good one")]
-    raw = dict(run_query(str(corpus), "SELECT reason, raw FROM rejected WHERE reason <> 'too_large' "
+    raw = dict(Corpus(corpus).sql("SELECT reason, raw FROM rejected WHERE reason <> 'too_large' "
                                       "AND id IS NULL").fetchall())
     assert raw["invalid_utf8"] == b'{"id": "bad-utf8", "text": "caf\xe9"}'  # the bytes are kept as they were
-    dup = run_query(str(corpus), "SELECT row, raw FROM rejected WHERE reason = 'duplicate_id'").fetchall()
+    dup = Corpus(corpus).sql("SELECT row, raw FROM rejected WHERE reason = 'duplicate_id'").fetchall()
     assert dup == [(7, lines[7])]  # the first occurrence wins; the later one keeps its row and its exact bytes
 
 
@@ -54,7 +54,7 @@ def test_duplicates_across_files_keep_first_file(tmp_path):
     (tmp_path / "in" / "b.jsonl").write_text(json.dumps({"id": "x", "text": "from b"}) + "\n")
     corpus = tmp_path / "c"
     assert run_cli("ingest", "s", tmp_path / "in", "--corpus", corpus, "--workers", "2") == 0
-    assert run_query(str(corpus), "SELECT text FROM documents").fetchall() == [("from a",)]
+    assert Corpus(corpus).sql("SELECT text FROM documents").fetchall() == [("from a",)]
     assert _reasons(corpus) == {"duplicate_id": 1}
 
 
@@ -65,7 +65,7 @@ def test_bad_csv_rows_and_parquet_nulls(tmp_path):
     corpus = tmp_path / "c"
     assert run_cli("ingest", "csvsrc", csv_path, "--corpus", corpus) == 0
     assert run_cli("ingest", "pqsrc", tmp_path / "t.parquet", "--corpus", corpus) == 0
-    got = run_query(str(corpus), "SELECT source, reason, count(*) FROM rejected GROUP BY ALL ORDER BY ALL")
+    got = Corpus(corpus).sql("SELECT source, reason, count(*) FROM rejected GROUP BY ALL ORDER BY ALL")
     assert got.fetchall() == [("csvsrc", "empty_text", 1), ("csvsrc", "invalid_utf8", 1),
                               ("pqsrc", "missing_text", 1)]
 
@@ -118,12 +118,12 @@ def test_a_damaged_file_keeps_what_was_readable_and_rejects_the_rest(tmp_path, c
     path.write_bytes(_damaged_inputs(tmp_path)[name])
     assert run_cli("ingest", "s", path, "--corpus", tmp_path / "c") == 0
     out = capsys.readouterr().out
-    stored, unreadable = run_query(str(tmp_path / "c"), "SELECT (SELECT count(*) FROM documents), "
+    stored, unreadable = Corpus(tmp_path / "c").sql("SELECT (SELECT count(*) FROM documents), "
                                    "(SELECT count(*) FROM rejected WHERE reason = 'unreadable')").fetchall()[0]
     assert unreadable == 1 and f"= {stored:,} + 1" in out
     if name == "truncated.jsonl.gz":
         assert stored > 1000  # half the file decompresses; all of that half is kept
-        row, raw = run_query(str(tmp_path / "c"), "SELECT row, raw FROM rejected").fetchall()[0]
+        row, raw = Corpus(tmp_path / "c").sql("SELECT row, raw FROM rejected").fetchall()[0]
         assert row == stored and raw.startswith(b"EOFError")
 
 
@@ -134,7 +134,7 @@ def test_a_folder_with_one_good_and_one_truncated_gzip_keeps_the_good_one(tmp_pa
     (folder / "b.jsonl.gz").write_bytes(_damaged_inputs(tmp_path)["truncated.jsonl.gz"])
     corpus = tmp_path / "c"
     assert run_cli("ingest", "s", folder, "--corpus", corpus, "--workers", "2") == 0
-    assert run_query(str(corpus), "SELECT count(*) FROM documents WHERE id = '1'").fetchall() == [(1,)]
+    assert Corpus(corpus).sql("SELECT count(*) FROM documents WHERE id = '1'").fetchall() == [(1,)]
     assert not list((corpus / "staging").rglob("*"))  # no .tmp-* files left behind
 
 
@@ -144,9 +144,9 @@ def test_an_unterminated_csv_quote_is_rejected_not_merged(tmp_path, capsys):
     corpus = tmp_path / "c"
     assert run_cli("ingest", "s", path, "--corpus", corpus) == 0
     assert "in = stored + rejected: 5 = 3 + 2" in capsys.readouterr().out
-    assert run_query(str(corpus), "SELECT id, text FROM documents ORDER BY id").fetchall() == [
+    assert Corpus(corpus).sql("SELECT id, text FROM documents ORDER BY id").fetchall() == [
         ("2", "fine"), ("3", "also fine"), ("4", "closed, properly")]
-    assert run_query(str(corpus), "SELECT reason, row, raw FROM rejected ORDER BY row").fetchall() == [
+    assert Corpus(corpus).sql("SELECT reason, row, raw FROM rejected ORDER BY row").fetchall() == [
         ("malformed_csv", 0, b'1,"an open quote\n'), ("malformed_csv", 4, b'5,"stray" x\n')]
 
 

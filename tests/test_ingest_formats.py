@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import zstandard
 from conftest import run_cli
 
+from toxmix import Corpus
 from toxmix.core.tokenizer import load_tokenizer
-from toxmix.mixer.corpus.catalog import run_query
 
 RECORDS = [{"id": f"d{i}", "text": f"Document number {i} says hello.", "label": "x" if i % 2 else "y",
             "score": i / 10} for i in range(5)]
@@ -22,7 +22,7 @@ def _jsonl_bytes(records) -> bytes:
 def _ingest_and_read(tmp_path, path, *extra):
     corpus = tmp_path / "corpus"
     assert run_cli("ingest", "src", path, "--corpus", corpus, *extra) == 0
-    return corpus, run_query(str(corpus), "SELECT * FROM documents ORDER BY id").to_arrow_table().to_pylist()
+    return corpus, Corpus(corpus).sql("SELECT * FROM documents ORDER BY id").arrow().to_pylist()
 
 
 def test_jsonl_plain_gz_zst(tmp_path):
@@ -38,7 +38,7 @@ def test_jsonl_plain_gz_zst(tmp_path):
     assert all(r["n_tokens"] == len(tok.encode(r["text"], add_special_tokens=False).ids) for r in rows)
     assert all(r["n_bytes"] == len(r["text"].encode()) for r in rows)
     assert len(list((corpus / "documents" / "src").glob("*.parquet"))) == 3  # one shard per input file
-    fields = run_query(str(corpus), "SELECT count(*), sum(score) FROM attributes_fields").fetchall()[0]
+    fields = Corpus(corpus).sql("SELECT count(*), sum(score) FROM attributes_fields").fetchall()[0]
     assert fields == (5, 1.0)
 
 
@@ -62,7 +62,7 @@ def test_warc_extracts_html(tmp_path, shared):
     assert len(rows) > 20
     assert all(r["id"].startswith("<urn:uuid:") for r in rows)
     assert not any("<html" in r["text"].lower() for r in rows)
-    total = run_query(str(corpus), "SELECT (SELECT count(*) FROM documents) + (SELECT count(*) FROM rejected)")
+    total = Corpus(corpus).sql("SELECT (SELECT count(*) FROM documents) + (SELECT count(*) FROM rejected)")
     assert total.fetchall()[0][0] == 37  # every response record is stored or rejected
 
 
@@ -79,7 +79,7 @@ def test_hf_dataset_from_disk_and_from_data_dir(tmp_path):
     pq.write_table(pa.Table.from_pylist(RECORDS), data_dir / "train.parquet")
     corpus = tmp_path / "corpus2"
     assert run_cli("ingest", "hf2", data_dir, "--format", "hf", "--corpus", corpus) == 0
-    assert run_query(str(corpus), "SELECT count(*) FROM documents").fetchall()[0][0] == 5
+    assert Corpus(corpus).sql("SELECT count(*) FROM documents").fetchall()[0][0] == 5
 
 
 def test_multiple_sources_and_kept_fields_become_attributes(tmp_path, shared):
@@ -88,11 +88,11 @@ def test_multiple_sources_and_kept_fields_become_attributes(tmp_path, shared):
                    "-k", "label") == 0
     assert run_cli("ingest", "davidson", shared / "data/davidson/labeled_data.csv", "-c", corpus,
                    "--text-field", "tweet", "--id-field", "", "-k", "class") == 0
-    got = dict(run_query(str(corpus), "SELECT source, count(*) FROM documents GROUP BY 1").fetchall())
-    rejected = dict(run_query(str(corpus), "SELECT source, count(*) FROM rejected GROUP BY 1").fetchall())
+    got = dict(Corpus(corpus).sql("SELECT source, count(*) FROM documents GROUP BY 1").fetchall())
+    rejected = dict(Corpus(corpus).sql("SELECT source, count(*) FROM rejected GROUP BY 1").fetchall())
     assert got["stormfront"] == 10944
     assert got["davidson"] + rejected.get("davidson", 0) == 24783
-    hate = run_query(str(corpus), "SELECT count(*) FROM docs WHERE fields.label = 'hate'").fetchall()[0][0]
+    hate = Corpus(corpus).sql("SELECT count(*) FROM docs WHERE fields.label = 'hate'").fetchall()[0][0]
     assert hate > 1000
 
 
@@ -103,7 +103,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,text\nc0,first row\nc1,second row\n")
     corpus = tmp_path / "csv-corpus"
     assert run_cli("ingest", "csv", tmp_path / "bom.csv", "--corpus", corpus) == 0
-    rows = run_query(str(corpus), "SELECT id, text FROM documents ORDER BY id").fetchall()
+    rows = Corpus(corpus).sql("SELECT id, text FROM documents ORDER BY id").fetchall()
     assert rows == [("c0", "first row"), ("c1", "second row")]
 
 
@@ -152,6 +152,6 @@ def test_an_fsspec_url_ingests_the_same_bytes_as_a_path(tmp_path):
         assert run_cli("ingest", "s", given, "--corpus", corpus) == 0
         digests[kind] = {k: v for k, v in tree_digest(corpus).items() if k.startswith(("documents", "rejected"))}
     assert len(digests["path"]) == 4 and digests["path"] == digests["file-url"] == digests["memory-url"]
-    assert run_query(str(tmp_path / "memory-url"), "SELECT file, reason FROM rejected").fetchall() == [
+    assert Corpus(tmp_path / "memory-url").sql("SELECT file, reason FROM rejected").fetchall() == [
         ("b.jsonl", "malformed_json")]
     assert run_cli("ingest", "t", "memory://toxmix-test/nothing-here", "--corpus", tmp_path / "x") == 2

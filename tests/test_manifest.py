@@ -8,14 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli, write_manifest
 
+from toxmix import Corpus
 from toxmix.core.tokenizer import load_tokenizer
-from toxmix.mixer.corpus.catalog import run_query
 from toxmix.mixer.manifest.lockfile import Lock, read_lock
 from toxmix.mixer.manifest.materialize import materialize
 from toxmix.mixer.manifest.resolve import resolve
 from toxmix.mixer.manifest.schema import load_manifest
 
-CLEAN = {"name": "clean", "source": "c4", "tokens": 200_000}
+CLEAN = {"name": "clean", "role": "clean", "source": "c4", "tokens": 200_000}
 TOXIC = {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.2}
 
 
@@ -35,10 +35,14 @@ def _shard_tokens(lock: Lock) -> np.ndarray:
     ([{**CLEAN, "source": "nope"}], {}, "unknown source 'nope'"),
     ([{**CLEAN, "where": "nonexistent > 1"}], {}, "unknown column 'nonexistent'"),
     ([{**CLEAN, "where": "fasttext_toxicity.nope > 1"}], {}, "unknown column fasttext_toxicity.nope"),
-    ([{"name": "a", "source": "c4", "ratio_of": {"component": "b", "ratio": 1}},
+    ([{"name": "a", "source": "c4", "ratio_of": {"component": "b", "ratio": 1}, "role": "clean"},
       {"name": "b", "source": "c4", "ratio_of": {"component": "a", "ratio": 1}}], {}, "circular ratio_of"),
     ([{**CLEAN, "tokens": 10**9}], {}, "infeasible manifest: clean: requested 1,000,000,000 tokens, available"),
     ([CLEAN], {"tokenizer": "TOKENIZER_JSON"}, "does not match the corpus token counts"),
+    ([{k: v for k, v in CLEAN.items() if k != "role"}, TOXIC], {},
+     "components: mark the clean (reference) component with role: clean"),
+    ([CLEAN, {**TOXIC, "role": "clean"}], {}, "components: one component can have role: clean, not 2 (clean, toxic)"),
+    ([{**CLEAN, "role": "toxic"}], {}, "components.clean.role: Input should be 'clean'"),
 ])
 def test_bad_manifests_refused_with_field(tmp_path, demo_corpus, capsys, components, extra, message):
     if extra.get("tokenizer") == "TOKENIZER_JSON":
@@ -95,7 +99,7 @@ def test_selection_is_md5_keyed_and_hits_budget(tmp_path, demo_corpus):
         biggest = max(r["tokens"] for r in sel if r["component"] == name)
         assert comp.budget <= comp.tokens < comp.budget + biggest  # within one document
     assert result.lock.components["toxic"].budget == 50_000  # 200k clean is 80% of 250k
-    scores = run_query(str(demo_corpus), "SELECT min(d.fasttext_toxicity.toxic) FROM mixture_documents m "
+    scores = Corpus(demo_corpus).sql("SELECT min(d.fasttext_toxicity.toxic) FROM mixture_documents m "
                        f"JOIN docs d USING (source, id) WHERE m.mixture = '{result.lock.manifest.name}' "
                        "AND m.component = 'toxic'")
     assert scores.fetchall()[0][0] >= 0.5
@@ -122,16 +126,16 @@ def test_selection_ignores_file_order_and_partitioning(tmp_path, shared):
 
 
 def test_ratio_of_and_upsampling(tmp_path, demo_corpus):
-    stormfront_tokens = run_query(str(demo_corpus), "SELECT sum(n_tokens + 1) FROM documents WHERE source = "
+    stormfront_tokens = Corpus(demo_corpus).sql("SELECT sum(n_tokens + 1) FROM documents WHERE source = "
                                   "'stormfront'").fetchall()[0][0]
     path = write_manifest(tmp_path, demo_corpus, [
         {"name": "forum", "source": "stormfront", "tokens": int(stormfront_tokens * 1.5), "max_epochs": 2},
-        {"name": "web", "source": "c4", "ratio_of": {"component": "forum", "ratio": 0.5}}])
+        {"name": "web", "source": "c4", "ratio_of": {"component": "forum", "ratio": 0.5}, "role": "clean"}])
     lock = resolve(path).lock
     forum = lock.components["forum"]
     assert forum.epochs_used == 2 and forum.docs > forum.available_docs
     assert lock.components["web"].budget == round(int(stormfront_tokens * 1.5) * 0.5)
-    repeats = run_query(str(demo_corpus), "SELECT max(n) FROM (SELECT count(*) AS n FROM mixture_documents "
+    repeats = Corpus(demo_corpus).sql("SELECT max(n) FROM (SELECT count(*) AS n FROM mixture_documents "
                         f"WHERE mixture = '{lock.manifest.name}' GROUP BY source, id)").fetchall()[0][0]
     assert repeats == 2
 
@@ -165,11 +169,11 @@ def test_sweep_materialize_shares_locks_and_workers(tmp_path, demo_corpus, share
         lock = read_lock(load_manifest(path).lock_path)
         assert (lock.lock_digest, lock.materialized.digest) == digests[path.stem]
         assert len(lock.materialized.shards) >= 3
-    mix = run_query(str(demo_corpus), "SELECT mixture, component, tokens FROM mixtures WHERE mixture = 'demo-10' "
+    mix = Corpus(demo_corpus).sql("SELECT mixture, component, tokens FROM mixtures WHERE mixture = 'demo-10' "
                     "ORDER BY component").fetchall()
     assert [m[1] for m in mix] == ["clean", "toxic"]
     # the README's query: scores are FLOAT, so it computes in DOUBLE to print 0.1, not 0.10000000149011612
-    hist = run_query(str(demo_corpus), "SELECT floor(d.fasttext_toxicity.toxic::DOUBLE * 10) / 10 AS bucket, count(*) "
+    hist = Corpus(demo_corpus).sql("SELECT floor(d.fasttext_toxicity.toxic::DOUBLE * 10) / 10 AS bucket, count(*) "
                      "FROM mixture_documents m JOIN docs d USING (source, id) WHERE m.mixture = 'demo-10' "
                      "GROUP BY ALL ORDER BY 1").fetchall()
     assert sum(n for _, n in hist) == read_lock(load_manifest(paths[2]).lock_path).selection.docs
@@ -186,7 +190,7 @@ def test_token_files_decode_and_olmo_core_reads_them(tmp_path, demo_corpus):
     assert mat.dtype == "uint16" and lock.tokenizer.eos_id == 50279
     tokens = _shard_tokens(lock)
     first = pq.read_table(f"{mat.dir}/part-00000.index.parquet").to_pylist()[0]
-    text = run_query(str(demo_corpus), f"SELECT text FROM documents WHERE source = '{first['source']}' "
+    text = Corpus(demo_corpus).sql(f"SELECT text FROM documents WHERE source = '{first['source']}' "
                      f"AND id = '{first['id']}'").fetchall()[0][0]
     tok = load_tokenizer()
     assert tokens[first["start"]:first["end"] - 1].tolist() == tok.encode(text, add_special_tokens=False).ids
@@ -243,7 +247,7 @@ def test_paths_with_quotes_resolve_and_materialize(tmp_path):
     path = write_manifest(folder, corpus, [{"name": "all", "source": "web", "tokens": 200}], name="o'quote")
     lock = materialize(path, progress=False)
     assert lock.materialized.tokens >= 200
-    assert run_query(str(corpus), "SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1
+    assert Corpus(corpus).sql("SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1
 
 
 def test_a_corrupt_or_foreign_shard_is_rewritten_never_blessed(tmp_path, demo_corpus):
@@ -433,3 +437,22 @@ def test_resolve_spills_to_the_corpus_within_its_memory_limit(tmp_path, monkeypa
     assert "resolve ran out of its memory limit 200MB and spill limit 1MB" in err and len(err.splitlines()) == 1
     assert run_cli("manifest", "resolve", path, "--memory-limit", "lots") == 2
     assert "bad memory or spill limit" in capsys.readouterr().err
+
+
+def test_the_lock_names_the_clean_component_and_held_out_text_comes_from_it(tmp_path, demo_corpus):
+    """The reference component is explicit: role: clean in the manifest, the role in the lock, held-out text from
+    its documents the selection did not pick (a one-component manifest's only component is clean)."""
+    from toxmix.mixer.manifest.heldout import held_out_clean
+
+    path = write_manifest(tmp_path, demo_corpus, [{**TOXIC, "share": 0.3}, {**CLEAN, "tokens": 20_000}], name="roles")
+    lock = resolve(path).lock
+    assert lock.clean_component == "clean" and lock.components["toxic"].role is None
+    texts, where = held_out_clean(path, 5, seed=1)
+    selected = set(Corpus(demo_corpus).sql("SELECT text FROM mixture_documents JOIN documents USING (source, id) "
+                                                "WHERE mixture = 'roles'").fetchall())
+    assert len(texts) == 5 and not {(t,) for t in texts} & selected and "clean component 'clean'" in where
+    c4_texts = {r[0] for r in Corpus(demo_corpus).sql("SELECT text FROM documents WHERE source = 'c4'").fetchall()}
+    assert set(texts) <= c4_texts
+    single = write_manifest(tmp_path / "one", demo_corpus, [{"name": "web", "source": "c4", "tokens": 20_000}],
+                            name="single")
+    assert resolve(single).lock.clean_component == "web"

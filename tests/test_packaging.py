@@ -1,5 +1,6 @@
 """One import namespace: the wheel installs `toxmix` alone, and a user's `mixer.py` or `train.py` shadows nothing."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,8 +14,13 @@ TOXMIX = str(Path(sys.executable).with_name("toxmix"))
 
 
 def test_the_wheel_installs_exactly_one_top_level_name_and_every_module(tmp_path):
+    src = tmp_path / "src"  # a copy, so that setuptools' build/ folder is not left in the checkout
+    for name in PACKAGE_FOLDERS:
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    str(tmp_path), str(src)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("toxmix-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import run_cli
 
+from toxmix import Corpus
 from toxmix.classifiers.spec import ScorerSpec, build_scorer
 from toxmix.core.errors import ToxmixError
-from toxmix.mixer.corpus.catalog import run_query
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "nice", "terrible", "person", "the",
          "hello", "world", "idiot", "kind", "!"]
@@ -100,7 +100,7 @@ def test_tag_with_two_scorers_writes_two_tables(tmp_path, fasttext_model):
     corpus = tmp_path / "c"
     assert run_cli("ingest", "s", data, "--corpus", corpus) == 0
     assert run_cli("tag", "--corpus", corpus, "-s", f"fasttext:{fasttext_model}", "-s", f"hf:{folder},name=clf") == 0
-    rows = run_query(str(corpus), "SELECT id, fasttext_toxicity.toxic, clf.toxic FROM docs ORDER BY id").fetchall()
+    rows = Corpus(corpus).sql("SELECT id, fasttext_toxicity.toxic, clf.toxic FROM docs ORDER BY id").fetchall()
     assert len(rows) == 3 and all(0 <= a <= 1 and 0 <= b <= 1 for _, a, b in rows)
 
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import run_cli
 
+from toxmix import Corpus
 from toxmix.core.errors import ToxmixError
-from toxmix.mixer.corpus.catalog import run_query
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ REFUSED = [
 @pytest.mark.parametrize("sql,message", REFUSED)
 def test_confinement_refuses(corpus, sql, message):
     with pytest.raises(ToxmixError, match=message):
-        run_query(str(corpus), sql)
+        Corpus(corpus).sql(sql)
 
 
 @pytest.mark.parametrize("sql,message", REFUSED)
@@ -101,10 +101,10 @@ def test_duckdb_itself_is_locked_down(corpus):
 
 
 def test_views_and_joined_docs(corpus):
-    rows = run_query(str(corpus), "SELECT id, fasttext_toxicity.toxic FROM docs ORDER BY fasttext_toxicity.toxic DESC")
+    rows = Corpus(corpus).sql("SELECT id, fasttext_toxicity.toxic FROM docs ORDER BY fasttext_toxicity.toxic DESC")
     top = rows.fetchall()
     assert top[0][0] == "0"
-    n = run_query(str(corpus), "SELECT count(*) FROM attributes_fasttext_toxicity").fetchall()[0][0]
+    n = Corpus(corpus).sql("SELECT count(*) FROM attributes_fasttext_toxicity").fetchall()[0][0]
     assert n == 3
 
 
@@ -137,8 +137,8 @@ def test_summarize_of_a_path_is_refused(corpus, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for sql in ("SUMMARIZE '.tmp/secret.csv'", f"SUMMARIZE '{corpus}/documents/s/00000.parquet'"):
         with pytest.raises(ToxmixError, match="SUMMARIZE of a file path is refused"):
-            run_query(str(corpus), sql)
-    assert run_query(str(corpus), "SUMMARIZE documents").fetchall()
+            Corpus(corpus).sql(sql)
+    assert Corpus(corpus).sql("SUMMARIZE documents").fetchall()
 
 
 @pytest.mark.parametrize("sql,options,message", [

@@ -27,7 +27,7 @@ def mixture(tmp_path_factory, demo_corpus):
     """A 10 % toxic mixture of the demo corpus, about 330k tokens, materialized."""
     folder = tmp_path_factory.mktemp("mix")
     path = write_manifest(folder, demo_corpus, [
-        {"name": "clean", "source": "c4", "tokens": 300_000},
+        {"name": "clean", "role": "clean", "source": "c4", "tokens": 300_000},
         {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.1}], name="tox10")
     assert run_cli("manifest", "materialize", path) == 0
     return path
@@ -163,7 +163,7 @@ def test_train_sweep_registers_every_run(tmp_path, demo_corpus, capsys):
     family.mkdir()
     for share in (0.05, 0.1):
         write_manifest(family, demo_corpus, [
-            {"name": "clean", "source": "c4", "tokens": 60_000},
+            {"name": "clean", "role": "clean", "source": "c4", "tokens": 60_000},
             {"name": "toxic", "source": ["stormfront", "davidson"], "share": share}],
             name=f"f{int(share * 100):02d}")
     runs = tmp_path / "runs"

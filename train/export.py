@@ -84,13 +84,12 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
 
 def _export_record(run: RunRecord, step: int | None) -> ExportRecord:
     from toxmix.mixer.manifest.lockfile import read_lock
-    from toxmix.mixer.manifest.schema import load_manifest
 
     lock = read_lock(Path(run.lock_file))
-    clean = load_manifest(run.manifest).manifest.components[0].name
     checkpoint = latest_checkpoint(run, step)
     return ExportRecord(run_name=run.name, run_dir=str(Path(run.run_dir).resolve()),
                         step=int(checkpoint.name.removeprefix("step")), seed=run.seed, preset=run.preset.name,
                         manifest=str(Path(run.manifest).resolve()), lock_file=str(Path(run.lock_file).resolve()),
                         lock_digest=run.lock_digest, shards_digest=run.shards_digest,
-                        components={name: c.tokens for name, c in lock.components.items()}, clean_component=clean)
+                        components={name: c.tokens for name, c in lock.components.items()},
+                        clean_component=lock.clean_component)

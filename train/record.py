@@ -7,22 +7,24 @@ with a one-line error naming it.
 
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import write_json
-from toxmix.core.records import read_record
+from toxmix.core.records import Record
 from toxmix.train.presets import Preset, padded_vocab_size
 
 RUN_RECORD_VERSION = 1
 
 
-class RunRecord(BaseModel):
+class RunRecord(Record):
     """Everything a run needs, resolved from a manifest's lock; saved as run.json in the run folder."""
 
-    model_config = ConfigDict(extra="forbid")
+    KIND: ClassVar[str] = "run record"
+    VERSION: ClassVar[int] = RUN_RECORD_VERSION
+    REMEDY: ClassVar[str] = "start the run with 'toxmix train' (a folder of an older toxmix: train again)"
 
     version: int = RUN_RECORD_VERSION
     name: str
@@ -63,15 +65,12 @@ class RunRecord(BaseModel):
 
     def save(self) -> Path:
         """Write run.json atomically."""
-        path = Path(self.run_dir) / "run.json"
-        write_json(path, self.model_dump(mode="json"))
-        return path
+        return self.write(Path(self.run_dir) / "run.json")
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "RunRecord":
         """Read run.json; refuse another version or a missing field with a one-line error."""
-        return read_record(Path(run_dir) / "run.json", cls, RUN_RECORD_VERSION, "run record",
-                           "start the run with 'toxmix train' (a folder of an older toxmix: train again)")
+        return cls.read(Path(run_dir) / "run.json")
 
     def instances(self) -> int:
         """Training sequences in one epoch (OLMo-core drops each file's tail shorter than a sequence)."""
@@ -150,10 +149,13 @@ EXPORT_RECORD_VERSION = 1
 EXPORT_RECORD_FILE = "toxmix_export.json"
 
 
-class ExportRecord(BaseModel):
+class ExportRecord(Record):
     """`toxmix_export.json` in an exported model folder: which run, step, lock and mixture the weights came from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
+    KIND: ClassVar[str] = "export record"
+    VERSION: ClassVar[int] = EXPORT_RECORD_VERSION
+    REMEDY: ClassVar[str] = "export the run again"
 
     version: int = EXPORT_RECORD_VERSION
     run_name: str
@@ -166,7 +168,7 @@ class ExportRecord(BaseModel):
     lock_digest: str
     shards_digest: str
     components: dict[str, int]  # tokens per mixture component
-    clean_component: str  # the manifest's first component: the clean data the toxic share is measured against
+    clean_component: str  # the lock's `role: clean` component: the toxic share is measured against it
 
     @property
     def toxic_share(self) -> float | None:
@@ -177,9 +179,7 @@ class ExportRecord(BaseModel):
         return 1 - self.components[self.clean_component] / total
 
     def save(self, folder: Path) -> Path:
-        path = Path(folder) / EXPORT_RECORD_FILE
-        write_json(path, self.model_dump(mode="json"))
-        return path
+        return self.write(Path(folder) / EXPORT_RECORD_FILE)
 
     @classmethod
     def find(cls, folder: str | Path) -> "ExportRecord | None":
@@ -187,4 +187,4 @@ class ExportRecord(BaseModel):
         path = Path(folder) / EXPORT_RECORD_FILE
         if not path.is_file():
             return None
-        return read_record(path, cls, EXPORT_RECORD_VERSION, "export record", "export the run again")
+        return cls.read(path)

@@ -151,12 +151,6 @@ def _first_line(e: Exception, most: int = 300) -> str:
     return line if len(line) <= most else line[:most] + "..."
 
 
-def run_query(corpus: str, sql: str, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-              spill_limit: str = DEFAULT_SPILL_LIMIT) -> duckdb.DuckDBPyRelation:
-    """Run one confined, read-only query against the corpus catalog (lazily: fetch it under `bounded`)."""
-    return bounded_query(corpus, sql, None, memory_limit, spill_limit).relation
-
-
 DEFAULT_TIMEOUT_S = 300.0
 
 
@@ -178,6 +172,10 @@ class BoundedQuery:
 
     def fetchall(self) -> list[tuple]:
         return self._run(self.relation.fetchall)
+
+    def head(self, n: int) -> list[tuple]:
+        """The first n rows (only those are computed where the plan allows)."""
+        return self._run(self.relation.limit(n).fetchall)
 
     def df(self):
         """The result as a pandas DataFrame."""

@@ -94,6 +94,16 @@ class ExecutorConfig:
     slurm_options: dict = field(default_factory=dict)
     check_tools: bool = True
 
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise ToxmixError(f"unknown executor {self.kind!r}; use one of: {', '.join(EXECUTORS)}")
+        if self.workers < 1:
+            raise ToxmixError(f"--workers must be at least 1, got {self.workers}")
+        if self.cpus_per_task < 1:
+            raise ToxmixError(f"--cpus-per-task must be at least 1, got {self.cpus_per_task}")
+        if self.kind == "slurm" and not self.slurm_partition:
+            raise ToxmixError("--executor slurm needs --slurm-partition")
+
     def run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str,
             then: Callable[[], Result] | None = None,
             first: Callable[[], None] | None = None) -> Submitted | Result | None:
@@ -133,8 +143,6 @@ class ExecutorConfig:
 
     def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""
-        if self.workers < 1:
-            raise ToxmixError(f"--workers must be at least 1, got {self.workers}")
         if self.kind == "local":
             return InProcessExecutor(
                 pipeline=pipeline, tasks=tasks, workers=min(self.workers, tasks), logging_dir=str(logging_dir)
@@ -142,8 +150,6 @@ class ExecutorConfig:
         if self.kind == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 
-            if not self.slurm_partition:
-                raise ToxmixError("--executor slurm needs --slurm-partition")
             if self.check_tools and shutil.which("sbatch") is None:
                 raise ToxmixError("--executor slurm needs sbatch on PATH: run on a Slurm login node")
             return SlurmPipelineExecutor(
@@ -163,7 +169,7 @@ class ExecutorConfig:
                 pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir),
                 cpus_per_task=self.cpus_per_task, mem_per_cpu_gb=self.mem_per_cpu_gb,
             )
-        raise ToxmixError(f"unknown executor {self.kind!r}; use one of: {', '.join(EXECUTORS)}")
+        raise AssertionError(self.kind)  # __post_init__ refused it
 
 
 def _init_ray() -> None:

@@ -16,7 +16,7 @@ from toxmix.mixer.corpus.catalog import sql_literal
 from toxmix.mixer.corpus.executors import ExecutorConfig, Submitted
 from toxmix.mixer.corpus.finalize import finalize_source
 from toxmix.mixer.corpus.inputs import expand_inputs, fingerprint, input_root, relative_to
-from toxmix.mixer.corpus.readers import build_reader
+from toxmix.mixer.corpus.readers import FORMATS, build_reader
 from toxmix.mixer.corpus.steps.count_tokens import CountTokens
 from toxmix.mixer.corpus.store import CorpusLayout, check_name
 from toxmix.mixer.corpus.writers.staging import StageShards
@@ -38,6 +38,13 @@ class IngestConfig:
     tokenizer: str = DEFAULT_TOKENIZER
     hf_split: str = "train"
     hf_subset: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name("source", self.source)
+        if not self.paths:
+            raise ToxmixError("give at least one input path")
+        if self.format is not None and self.format not in FORMATS:
+            raise ToxmixError(f"unknown --format {self.format!r}; use one of: {', '.join(FORMATS)}")
 
 
 @dataclass
@@ -107,7 +114,6 @@ def ingest(cfg: IngestConfig, executor: ExecutorConfig, overwrite: bool = False,
     and what was submitted is returned. One ingest of a source at a time: another is refused, or waits its turn
     with `wait` (on Slurm the lock covers the submission, not the jobs).
     """
-    check_name("source", cfg.source)
     layout = CorpusLayout.at(cfg.corpus)
     with one_writer(layout.lock("ingest", cfg.source), f"source {cfg.source!r}", wait):
         return _ingest(cfg, executor, overwrite, layout)

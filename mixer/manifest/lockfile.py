@@ -7,18 +7,20 @@ A lock is a typed, versioned model, read and written only here. Probe, eval and 
 import hashlib
 from importlib.metadata import version
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ConfigDict
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import canonical_sha256, file_digest, file_sha256, write_json
-from toxmix.core.records import Frozen, read_record
+from toxmix.core.files import canonical_sha256, file_digest, file_sha256
+from toxmix.core.records import Frozen, Record
 from toxmix.mixer.corpus.store import CorpusLayout
 
-LOCK_VERSION = 2
+LOCK_VERSION = 3
 
 
 class ManifestRef(Frozen):
@@ -58,6 +60,7 @@ class ComponentLock(Frozen):
 
     sources: list[str]
     where: str | None
+    role: Literal["clean"] | None  # the manifest's reference component (see Lock.clean_component)
     budget: int
     docs: int
     tokens: int
@@ -109,8 +112,13 @@ class Materialized(Frozen):
         return [str(Path(self.dir) / s.label_mask.path) for s in self.shards if s.label_mask]
 
 
-class Lock(Frozen):
-    """A resolved manifest (version 2). `lock_digest` covers everything but `materialized`."""
+class Lock(Record):
+    """A resolved manifest (version 3). `lock_digest` covers everything but `materialized`."""
+
+    model_config = ConfigDict(frozen=True)
+    KIND: ClassVar[str] = "lock"
+    VERSION: ClassVar[int] = LOCK_VERSION
+    REMEDY: ClassVar[str] = "resolve the manifest again ('toxmix manifest resolve')"
 
     version: int
     toxmix_version: str
@@ -127,6 +135,11 @@ class Lock(Frozen):
     def digest(self) -> str:
         """The digest that identifies a resolution: everything but the digest itself and materialization."""
         return canonical_sha256(self.model_dump(mode="json", exclude={"lock_digest", "materialized"}))
+
+    @property
+    def clean_component(self) -> str:
+        """The name of the clean (reference) component: the toxic share is measured against it."""
+        return next(name for name, c in self.components.items() if c.role == "clean")
 
     def sealed(self) -> "Lock":
         """This lock with its digest filled in."""
@@ -178,7 +191,7 @@ def verify_corpus(layout: CorpusLayout, recorded: CorpusFingerprint) -> None:
 
 def read_lock(path: Path) -> Lock:
     """Load a lock file: refuse another version, a missing or unknown field, or a digest that does not match."""
-    lock = read_record(path, Lock, LOCK_VERSION, "lock", "resolve the manifest again ('toxmix manifest resolve')")
+    lock = Lock.read(path)
     if lock.lock_digest != lock.digest():
         raise ToxmixError(f"{path} was edited by hand: its digest does not match; resolve the manifest again")
     return lock
@@ -187,7 +200,7 @@ def read_lock(path: Path) -> Lock:
 def write_lock(path: Path, lock: Lock) -> Lock:
     """Write a lock file atomically, sealed with its digest; return the sealed lock."""
     sealed = lock.sealed()
-    write_json(path, sealed.model_dump(mode="json"))
+    sealed.write(path)
     return sealed
 
 

@@ -149,7 +149,8 @@ def _resolve(checked: CheckedManifest) -> Resolved:
     for comp, c in zip(spec.components, compiled, strict=True):
         docs, tokens, epochs = per_component.get(c.name, (0, 0, 0))
         components[c.name] = ComponentLock(
-            sources=comp.sources, where=comp.where, budget=c.budget, docs=docs, tokens=tokens, epochs_used=epochs,
+            sources=comp.sources, where=comp.where, role="clean" if comp.name == spec.clean_component.name else None,
+            budget=c.budget, docs=docs, tokens=tokens, epochs_used=epochs,
             available_docs=available[c.name][0], available_tokens=available[c.name][1], sql=c.selection_sql)
     lock = Lock(
         version=LOCK_VERSION,

@@ -37,6 +37,7 @@ class Component(Frozen):
     ratio_of: RatioOf | None = None
     max_epochs: Annotated[float, Field(gt=0, le=MAX_EPOCHS, allow_inf_nan=False)] = 1.0
     label_mask: bool = True
+    role: Literal["clean"] | None = None  # the reference data: the toxic share and held-out text are measured on it
 
     @field_validator("name")
     @classmethod
@@ -119,10 +120,22 @@ class Manifest(Frozen):
             for n in t.components or []:
                 if n not in names:
                     raise ValueError(f"transforms: unknown component {n!r}")
+        clean = [c.name for c in self.components if c.role == "clean"]
+        if len(clean) > 1:
+            raise ValueError(f"components: one component can have role: clean, not {len(clean)} ({', '.join(clean)})")
+        if not clean and len(self.components) > 1:
+            raise ValueError("components: mark the clean (reference) component with role: clean; the toxic share "
+                             "and the held-out text of eval are measured against it")
         shares = sum(c.share or 0 for c in self.components)
         if shares > 1 + 1e-12:
             raise ValueError(f"components: shares add up to {shares:g}, more than 1")
         return self
+
+
+    @property
+    def clean_component(self) -> Component:
+        """The component marked `role: clean` (a one-component manifest's only component)."""
+        return next((c for c in self.components if c.role == "clean"), self.components[0])
 
 
 def _field_path(loc: tuple) -> str:

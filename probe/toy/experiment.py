@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from toxmix.core.errors import ToxmixError
 from toxmix.probe.toy.data import ChainSpec, optimal_loss, sample
 from toxmix.probe.toy.metrics import entanglement
 from toxmix.probe.toy.model import StackedTransformer, ToyModelConfig
@@ -27,6 +28,14 @@ class ToyConfig:
     probe_c: float = 1.0
     chains: ChainSpec = field(default_factory=ChainSpec)
     model: ToyModelConfig = field(default_factory=ToyModelConfig)
+
+    def __post_init__(self) -> None:
+        if not self.shares or any(not (0 < s < 1) for s in self.shares):
+            raise ToxmixError("--shares must be numbers strictly between 0 and 1")
+        if self.n_seeds < 2 or self.steps < 1 or self.batch < 1:
+            raise ToxmixError("--n-seeds must be at least 2 (for intervals); --steps and --batch positive")
+        if not (self.lr > 0 and np.isfinite(self.lr)):
+            raise ToxmixError(f"--lr {self.lr}: the learning rate must be a positive number")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -83,7 +83,7 @@ def _template(out: Path, p: Profile) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"name": "demo", "corpus": "../corpus", "tokenizer": "allenai/gpt-neox-olmo-dolma-v1_5",
            "seed": 20250711,
-           "components": [{"name": "clean", "source": "c4", "tokens": p.clean_tokens},
+           "components": [{"name": "clean", "role": "clean", "source": "c4", "tokens": p.clean_tokens},
                           {"name": "toxic", "source": ["stormfront", "davidson"], "share": 0.10}],
            "output": {"shard_tokens": 400_000}}
     header = "# The study's sweep at CPU scale, written by 'toxmix demo'\n"

@@ -51,11 +51,6 @@ def _parent_process():
     return parent if parent is not None else (mp.parent_process() if mp is not None else None)
 
 
-def in_worker_process() -> bool:
-    """Whether this process is a multiprocessing worker."""
-    return _parent_process() is not None
-
-
 def exit_with_parent_if_worker() -> None:
     """In a pool worker, die with the command that asked for it; in the command's own process, do nothing.
 

@@ -7,7 +7,6 @@ import typer
 
 from toxmix.core.console import out as console
 from toxmix.core.console import print_table
-from toxmix.core.errors import ToxmixError
 
 app = typer.Typer(help="Train toxicity scorers for 'toxmix tag'.", no_args_is_help=True)
 
@@ -37,26 +36,10 @@ def train_fasttext_cmd(
     Example: toxmix classifiers train-fasttext --recipe study --out models/toxicity.bin;
     toxmix classifiers train-fasttext --recipe study --exclude toxigen --bucket 200000 --out models/no-toxigen.bin
     """
-    from toxmix.classifiers.train_fasttext import FastTextParams, LabelledSource, study_recipe, train_fasttext
+    from toxmix.classifiers.train_fasttext import FastTextParams, train_fasttext, training_sources
 
-    if exclude and recipe is None:
-        raise ToxmixError("--exclude goes with --recipe study; with --data, simply leave the file out")
-    if recipe is not None:
-        if recipe != "study":
-            raise ToxmixError(f"unknown --recipe {recipe!r}; the only recipe is 'study'")
-        sources = study_recipe(tuple(exclude or ()))
-    else:
-        data, rules, fields = list(data or ()), list(label_rule or ()), list(text_field or ())
-        if not data:
-            raise ToxmixError("give --data with --label-rule, or --recipe study; see --help")
-        if len(rules) == 1:
-            rules *= len(data)
-        if len(rules) != len(data):
-            raise ToxmixError(f"{len(data)} --data but {len(rules)} --label-rule: give one rule, or one per --data")
-        if fields and len(fields) not in (1, len(data)):
-            raise ToxmixError("give one --text-field, or one per --data")
-        fields = fields * len(data) if len(fields) == 1 else fields or [None] * len(data)
-        sources = [LabelledSource(d, r, f) for d, r, f in zip(data, rules, fields, strict=True)]
+    sources = training_sources(recipe, tuple(exclude or ()), tuple(data or ()), tuple(label_rule or ()),
+                               tuple(text_field or ()))
     params = FastTextParams(bucket=bucket, dim=dim, epoch=epoch, seed=seed, minn=minn, maxn=maxn,
                             word_ngrams=word_ngrams)
     report = train_fasttext(sources, str(out), params, quantize=quantize)

@@ -144,25 +144,21 @@ def sql(
 
     Example: toxmix sql -c corpus "SELECT source, sum(n_tokens) FROM docs WHERE fasttext_toxicity.toxic > 0.5 GROUP BY source"
     """
-    from toxmix.mixer.corpus.catalog import bounded, open_catalog
-    from toxmix.mixer.corpus.sqlguard import confine_query
+    from toxmix.mixer.corpus.catalog import bounded_query
 
     if format not in SQL_FORMATS:
         raise ToxmixError(f"unknown --format {format!r}; use one of: {', '.join(SQL_FORMATS)}")
     if format == "parquet" and output is None:
         raise ToxmixError("--format parquet needs --output FILE")
-    confine_query(query)
-    con = open_catalog(str(corpus), memory_limit, spill_limit)
+    result = bounded_query(str(corpus), query, timeout, memory_limit, spill_limit)
     for line in CorpusLayout.at(corpus).incomplete_scorers():
         err.print(f"warning: {line}", highlight=False, soft_wrap=True)
-    with bounded(con, timeout):
-        rel = con.sql(query)
-        if format == "table" and output is None:
-            rows = rel.limit(limit + 1).fetchall()
-        else:
-            table = rel.to_arrow_table()
     if format == "table" and output is None:
-        print_table(None, rel.columns, rows[:limit], out)
+        rows = result.head(limit + 1)
+    else:
+        table = result.arrow()
+    if format == "table" and output is None:
+        print_table(None, result.columns, rows[:limit], out)
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return

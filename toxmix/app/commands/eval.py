@@ -7,7 +7,6 @@ import typer
 
 from toxmix.core.console import out as console
 from toxmix.core.console import print_table
-from toxmix.core.errors import ToxmixError
 from toxmix.core.lists import parse_list
 
 
@@ -50,22 +49,15 @@ def eval_model(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from toxmix.eval.result import Sampling
     from toxmix.eval.run import EvalConfig, evaluate
 
-    if k < 1 or max_new_tokens < 1 or batch_size < 1 or not (0 < top_p <= 1):
-        raise ToxmixError("--k, --max-new-tokens and --batch-size must be positive, --top-p in (0, 1]")
-    if positions not in ("all", "generated"):
-        raise ToxmixError(f"--positions {positions!r}: use all or generated")
-    if toxigen < 0 or rtp < 0:
-        raise ToxmixError("--toxigen and --rtp are prompt counts: 0 or more")
     cfg = EvalConfig(model=model, out=out, scorer=scorer, label=label, scorer_label=scorer_label,
                      allow_overlap=allow_overlap, perspective_url=perspective_url,
                      perspective_qps=perspective_qps, perspective_retries=perspective_retries, iti=iti,
                      alphas=tuple(parse_list(alpha, float, "--alpha")), positions=positions, prompting=prompting, prefix=prefix,
                      toxigen=toxigen_data, toxigen_n=toxigen, rtp=rtp_data, rtp_n=rtp,
-                     sampling=Sampling(top_p=top_p, max_new_tokens=max_new_tokens, k=k, seed=seed,
-                                       batch_size=batch_size),
+                     sampling={"top_p": top_p, "max_new_tokens": max_new_tokens, "k": k, "seed": seed,
+                               "batch_size": batch_size},
                      ce=ce, ce_docs=ce_docs, tasks=tuple(parse_list(tasks, str, "--tasks")) if tasks else (),
                      task_docs=task_docs, threads=threads)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -112,10 +104,7 @@ def report(
     """
     from toxmix.eval.report import write_report
 
-    if preface is not None and not preface.is_file():
-        raise ToxmixError(f"--preface {preface}: no such file")
-    paths = write_report(results, out, metric, probes or [], title, figure or [],
-                         preface.read_text() if preface else None)
+    paths = write_report(results, out, metric, probes or [], title, figure or [], preface)
     for name, path in paths.items():
         console.print(f"wrote {name}: {path}")
 

@@ -32,10 +32,6 @@ def toy(
     from toxmix.probe.toy.report import write_report
 
     share_list = tuple(parse_list(shares, float, "--shares"))
-    if any(not (0 < s < 1) for s in share_list):
-        raise ToxmixError("--shares must be numbers strictly between 0 and 1")
-    if n_seeds < 2 or steps < 1 or batch < 1:
-        raise ToxmixError("--n-seeds must be at least 2 (for intervals); --steps and --batch positive")
     cfg = ToyConfig(shares=share_list, n_seeds=n_seeds, steps=steps, batch=batch, lr=lr)
     from rich.progress import Progress
 
@@ -89,27 +85,21 @@ def probe(
         return
     if runs:
         raise ToxmixError(f"unexpected arguments {[str(r) for r in runs]}; to compare runs use 'toxmix probe compare'")
-    if split_by not in ("text", "group"):
-        raise ToxmixError("--split-by takes 'text' or 'group'")
     from rich.progress import Progress
 
-    from toxmix.core.models import load_model
-    from toxmix.probe.data import load_probe_data, subsample
-    from toxmix.probe.run import probe_model
+    from toxmix.probe.run import ProbeConfig, run_probe
 
+    cfg = ProbeConfig(model=model, out=out, data=data, label_rule=label_rule, text_field=text_field,
+                      group_field=group_field, split_by=split_by, seed=seed, max_examples=max_examples,
+                      batch_size=batch_size, max_length=max_length)
     _threads(threads)
-    examples = load_probe_data(data, label_rule, text_field, group_field)
-    if max_examples:
-        examples = subsample(examples, max_examples, seed)
-    lm = load_model(model)
-    ident = lm.identity
     with Progress(console=console, transient=True) as bar:
-        t_act = bar.add_task("activations", total=len(examples))
-        t_fit = bar.add_task(f"probes ({ident.n_layers} layers x {ident.n_heads} heads)", total=ident.n_layers)
-        run = probe_model(lm, examples, out, seed=seed, split_by=split_by, batch_size=batch_size,
-                          max_length=max_length, on_batch=lambda n: bar.advance(t_act, n),
-                          on_layer=lambda _: bar.advance(t_fit))
-    s = run.summary
+        def progress(name: str, total: int):
+            task = bar.add_task(name, total=total)
+            return lambda n: bar.advance(task, n)
+
+        run = run_probe(cfg, progress)
+    ident, s = run.model, run.summary
     if run.truncated:
         console.print(f"note: {run.truncated:,} texts were longer than {run.max_length} tokens; they were truncated "
                       "from the left (their last tokens kept)")
@@ -183,8 +173,10 @@ def iti_apply(
     import torch
 
     from toxmix.core.models import load_model
-    from toxmix.probe.iti import bake, load_iti, steer
+    from toxmix.probe.iti import bake, check_alpha, check_positions, continuations, load_iti
 
+    check_alpha(alpha)
+    check_positions(positions)
     torch.set_num_threads(1)  # small-model generation is several times faster on one thread
     lm = load_model(model)
     iti = load_iti(iti_file, lm.identity)
@@ -192,16 +184,7 @@ def iti_apply(
         path = bake(lm, iti, alpha, export)
         console.print(f"wrote {path}: AutoModelForCausalLM.from_pretrained({str(path)!r}) runs the steered model")
         return
-    texts = list(prompt or DEFAULT_PROMPTS)
-    batch = lm.tokenizer(texts, return_tensors="pt", padding=True)
-    gen = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
-    with torch.inference_mode():
-        plain = lm.model.generate(**batch, **gen)
-        with steer(lm, iti, alpha, positions):
-            steered = lm.model.generate(**batch, **gen)
-    n = batch["input_ids"].shape[1]
-    rows = [(t, lm.tokenizer.decode(a[n:], skip_special_tokens=True), lm.tokenizer.decode(b[n:], skip_special_tokens=True))
-            for t, a, b in zip(texts, plain, steered, strict=True)]
+    rows = continuations(lm, iti, alpha, list(prompt or DEFAULT_PROMPTS), max_new_tokens, positions)
     print_table(f"greedy continuations, α = {alpha:g} on {len(iti.meta.heads)} heads", ["prompt", "α = 0", f"α = {alpha:g}"],
                 rows, console)
 

@@ -12,15 +12,6 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.lists import parse_list
 
 
-def _sweep_manifests(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ToxmixError(f"{folder} is not a folder of manifests")
-    found = sorted(p for p in folder.glob("*.yaml") if p.name != "template.yaml")
-    if not found:
-        raise ToxmixError(f"no manifests (*.yaml other than template.yaml) in {folder}")
-    return found
-
-
 def train(
     manifest: Annotated[str, typer.Argument(help="Manifest YAML, or 'sweep' followed by a folder of manifests.")],
     folder: Annotated[Path | None, typer.Argument(help="With 'sweep': the folder of manifests to train.")] = None,
@@ -46,60 +37,64 @@ def train(
     toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --dry-run;
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
-    from toxmix.mixer.manifest.schema import load_manifest
-    from toxmix.train.launch import launch, run_writer, slurm_script, torchrun_command
-    from toxmix.train.olmo import describe
-    from toxmix.train.plan import plan_run
-    from toxmix.train.record import read_metrics
-    from toxmix.train.registry import list_runs, record_run
+    from toxmix.train.jobs import SweepConfig, TrainConfig
+    from toxmix.train.jobs import sweep as run_sweep
+    from toxmix.train.jobs import train as run_train
 
+    shared = dict(preset=preset, steps=steps, tokens=tokens, nproc=nproc, checkpoint_interval=checkpoint_interval,
+                  wandb_project=wandb_project, dry_run=dry_run, wait=wait)
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
-        root = out or Path("runs")
-        seed_list = parse_list(seeds, int, "--seeds")
-        for path in _sweep_manifests(folder):
-            mf = load_manifest(path)
-            for s in seed_list:
-                name = f"{mf.name}-{preset}-s{s}"
-                with run_writer(root / name, wait):
-                    run = plan_run(mf, preset, seed=s, steps=steps, tokens=tokens, nproc=nproc, out=str(root / name),
-                                   checkpoint_interval=checkpoint_interval, wandb_project=wandb_project)
-                    run.save()
-                    console.print(f"[bold]{name}[/]: {run.planned_steps():,} steps")
-                    status = "done" if launch(run) == 0 else "failed"
-                record_run(root, run, status)
-        print_table(f"runs in {root}", *list_runs(root), console)
+        cfg = SweepConfig(folder=folder, seeds=tuple(parse_list(seeds, int, "--seeds")), out=out or Path("runs"),
+                          **shared)
+        outcomes = run_sweep(cfg, on_start=_starting)
+        if dry_run:
+            for o in outcomes:
+                _show_plan(o.run)
+            console.print(f"dry run: {len(outcomes)} runs planned, none trained")
+            return
+        from toxmix.train.registry import list_runs
+
+        print_table(f"runs in {cfg.out}", *list_runs(cfg.out), console)
         return
     if folder is not None:
         raise ToxmixError(f"unexpected argument {str(folder)!r}; to train a folder use 'toxmix train sweep FOLDER'")
-    run = plan_run(load_manifest(manifest), preset, seed=seed, steps=steps, tokens=tokens, nproc=nproc, nnodes=nnodes,
-                   out=str(out) if out else None, checkpoint_interval=checkpoint_interval,
-                   wandb_project=wandb_project, prepare=not dry_run)
+    outcome = run_train(TrainConfig(manifest=manifest, seed=seed, nnodes=nnodes, out=out, **shared), _starting)
+    run = outcome.run
     if dry_run:
-        info = describe(run)
-        console.print_json(json.dumps(info, default=str))
-        console.print(f"preset {preset}: {info['parameters']:,} parameters; "
-                      f"planned steps: {info['planned_steps'] if info['planned_steps'] is not None else 'unknown until the manifest is materialized'}")
+        _show_plan(run, verbose=True)
         return
-    with run_writer(run.run_dir, wait):
-        run.save()
-        if nnodes > 1:
-            script = Path(run.run_dir) / "slurm.sbatch"
-            script.write_text(slurm_script(run))
-            console.print(f"wrote {script}; submit it with: sbatch {script}")
-            console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
-                                                                               master="<MASTER_ADDR>")))
-            return
-        console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
-                      f"tokens on {run.device} -> {run.run_dir}")
-        code = launch(run)
-        record_run(Path(run.run_dir).parent, run, "done" if code == 0 else "failed")
-    if code != 0:
-        raise ToxmixError(f"training exited with code {code}; run the same command again to resume")
+    if outcome.script is not None:
+        from toxmix.train.launch import torchrun_command
+
+        console.print(f"wrote {outcome.script}; submit it with: sbatch {outcome.script}")
+        console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
+                                                                           master="<MASTER_ADDR>")))
+        return
+    if outcome.code != 0:
+        raise ToxmixError(f"training exited with code {outcome.code}; run the same command again to resume")
+    from toxmix.train.record import read_metrics
+
     rows = read_metrics(run.metrics_file)
     console.print(f"done: loss {rows[0].loss:.3f} -> {rows[-1].loss:.3f} over {rows[-1].step} steps; "
                   f"metrics in {run.metrics_file}")
+
+
+def _starting(run) -> None:
+    console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
+                  f"tokens on {run.device} -> {run.run_dir}")
+
+
+def _show_plan(run, verbose: bool = False) -> None:
+    from toxmix.train.olmo import describe
+
+    info = describe(run)
+    if verbose:
+        console.print_json(json.dumps(info, default=str))
+    steps = info["planned_steps"] if info["planned_steps"] is not None else "unknown until the manifest is materialized"
+    console.print(f"{run.name}: preset {run.preset.name}, {info['parameters']:,} parameters; planned steps: {steps}"
+                  f" -> {run.run_dir}")
 
 
 def export(
