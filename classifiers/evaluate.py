@@ -9,6 +9,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from toxmix.classifiers.base import Scorer
 from toxmix.core.datasets import TOXIC, LabelRule, labelled_records
 from toxmix.core.errors import ToxmixError
+from toxmix.core.figures import save_figure
 
 TOXIC_LABELS = ("toxic", "toxicity", "hate", "offensive", "label_1")
 
@@ -149,6 +150,6 @@ def plot_evaluation(ev: Evaluation, path: Path, title: str) -> Path:
     auc = f"{ev.overall.roc_auc:.3f}" if ev.overall.roc_auc is not None else "n/a"
     fig.suptitle(f"{title}: ROC AUC {auc}, F1 {ev.overall.f1:.3f} at {ev.overall.threshold:g}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, f"{title}: scores of truly toxic and clean examples (left; the dashed line is the "
+                       f"threshold {ev.overall.threshold:g}) and calibration (right: share truly toxic per score bin; "
+                       "on the dotted diagonal the scores are probabilities).", dpi=120)

@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from toxmix.core.errors import ToxmixError  # noqa: E402
-from toxmix.core.files import atomic_path, atomic_write_bytes  # noqa: E402
+from toxmix.core.figures import figure_caption, save_figure  # noqa: E402
+from toxmix.core.files import atomic_write_bytes  # noqa: E402
+from toxmix.eval.findings import input_warnings, intervention_findings, probe_findings, toy_finding  # noqa: E402
 from toxmix.eval.metrics import METRICS, Estimate, ToxicityFigures  # noqa: E402
 from toxmix.eval.result import ConditionResult, EvalResult  # noqa: E402
 
@@ -37,10 +39,14 @@ def _fmt(est: Estimate | None, digits: int = 3) -> str:
     return f"{est.value:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]"
 
 
-def _tox_cell(fig: ToxicityFigures | None, metric: str) -> str:
+def _tox_cell(fig: ToxicityFigures | None, metric: str, with_n: bool = False) -> str:
     if fig is None:
         return "-"
-    cell = _fmt(getattr(fig, metric))
+    est = getattr(fig, metric)
+    if with_n and fig.prompts < 2 and est.value is not None:
+        cell = f"{est.value:.3f} (n={fig.prompts}: no interval)"
+    else:
+        cell = _fmt(est) + (f" (n={fig.prompts})" if with_n else "")
     missing = fig.missing_generations
     return f"{cell} ({missing} missing)" if missing else cell
 
@@ -76,8 +82,9 @@ def group_table(results: list[EvalResult], metric: str, prompt_set: str) -> Tabl
         return None
     groups = sorted({g for _, c in columns for g in c.groups[prompt_set]})
     header = ["group", *[f"{r.label} {c.label}" for r, c in columns]]
-    rows = [[g, *[_tox_cell(c.groups[prompt_set].get(g), metric) for _, c in columns]] for g in groups]
-    return Table(f"{prompt_set} by group: {METRIC_NAMES[metric]}", header, rows)
+    rows = [[g, *[_tox_cell(c.groups[prompt_set].get(g), metric, with_n=True) for _, c in columns]] for g in groups]
+    return Table(f"{prompt_set} by group: {METRIC_NAMES[metric]}", header, rows,
+                 "n: prompts of the group; a group of one prompt has no interval.")
 
 
 def task_table(results: list[EvalResult]) -> Table | None:
@@ -102,7 +109,7 @@ def _curve(conds: list[ConditionResult]) -> list[ConditionResult]:
 def tradeoff_plot(results: list[EvalResult], metric: str, out: Path) -> Path | None:
     """Toxicity against cross-entropy: one curve per model over the α grid, baselines as separate markers."""
     sets = sorted({s.name for r in results for s in r.prompt_sets}, key=lambda s: (s != "toxigen", s))
-    if not any(_curve(r.conditions) for r in results):
+    if not sets or not any(_curve(r.conditions) for r in results):
         return None
     fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 4.2), squeeze=False)
     for ax, s in zip(axes[0], sets, strict=True):
@@ -129,17 +136,23 @@ def tradeoff_plot(results: list[EvalResult], metric: str, out: Path) -> Path | N
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = out / "tradeoff.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "tradeoff.png", f"The detoxification trade-off: {METRIC_NAMES[metric]} of sampled "
+                       "continuations (vertical, lower is less toxic) against cross-entropy on held-out clean text "
+                       "(horizontal, lower is more capable), for each model without intervention and at each ITI "
+                       "strength α; squares are the prompting and prefix baselines; bars are 95 % intervals over "
+                       "prompts. Further down and to the left is a better trade-off.", dpi=120)
+
+
+def _md(text: str) -> str:
+    """Text for Markdown that viewers may render as HTML: markup in labels, names or the preface stays text."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
 def _md_table(t: Table) -> str:
-    lines = [f"### {t.title}", "", "| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in t.rows]
-    return "\n".join(lines + (["", t.note] if t.note else []) + [""])
+    lines = [f"### {_md(t.title)}", "", "| " + " | ".join(_md(h) for h in t.header) + " |",
+             "|" + "---|" * len(t.header)]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in t.rows]
+    return "\n".join(lines + (["", _md(t.note)] if t.note else []) + [""])
 
 
 def _html_table(t: Table) -> str:
@@ -169,7 +182,7 @@ def load_results(folders: list[Path]) -> list[EvalResult]:
 
 def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: list[Path] | None = None,
                  title: str = "toxmix report", extra_figures: list[Path] | None = None,
-                 preface: Path | None = None) -> dict[str, Path]:
+                 preface: Path | None = None, toy: Path | None = None) -> dict[str, Path]:
     """report.md (+ PNGs) and a self-contained report.html under out; extra figures (PNG files) are copied in,
     and the preface (a text file of plain paragraphs) opens the report."""
     if metric not in METRICS:
@@ -182,7 +195,7 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
     figures: list[tuple[Path, str]] = []
     plot = tradeoff_plot(results, metric, out)
     if plot:
-        figures.append((plot, f"Trade-off: {METRIC_NAMES[metric]} vs cross-entropy over the ITI α grid"))
+        figures.append((plot, figure_caption(plot)))
     sets = sorted({s.name for r in results for s in r.prompt_sets})
     tables += [t for t in (group_table(results, metric, s) for s in sets) if t]
     if t := task_table(results):
@@ -195,32 +208,48 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
         for f in found:
             copy = out / f"probe-{folder.name}-{f.name}"
             atomic_write_bytes(copy, f.read_bytes())
-            figures.append((copy, f"probes {folder.name}: {f.stem.replace('_', ' ')}"))
+            figures.append((copy, figure_caption(copy) or f"probes {folder.name}: {f.stem.replace('_', ' ')}"))
     for f in extra_figures or []:
         if not f.is_file() or f.suffix != ".png":
             raise ToxmixError(f"--figure {f}: not a PNG file")
         copy = out / f"figure-{f.parent.name}-{f.name}"
         atomic_write_bytes(copy, f.read_bytes())
-        figures.append((copy, f.stem.replace("__", ": ").replace("_", " ")))
+        figures.append((copy, figure_caption(copy) or f.stem.replace("__", ": ").replace("_", " ")))
+    if toy is not None:
+        if not (toy / "SUMMARY.md").is_file() or not (toy / "entanglement.png").is_file():
+            raise ToxmixError(f"--toy {toy}: no SUMMARY.md and entanglement.png; give a 'toxmix toy --out' folder")
+        copy = out / "toy-entanglement.png"
+        atomic_write_bytes(copy, (toy / "entanglement.png").read_bytes())
+        figures.append((copy, figure_caption(copy) or "The toy experiment"))
+    findings = [*input_warnings(results), *[line for folder in probes or [] for line in probe_findings(folder)],
+                *intervention_findings(results, metric, METRIC_NAMES[metric])]
+    if toy is not None and (line := toy_finding(toy)):
+        findings.append(line)
     paragraphs = [p.strip() for p in (Path(preface).read_text() if preface else "").split("\n\n") if p.strip()]
     notes = [f"{r.label}: {n}" for r in results for n in r.notes]
     settings = [f"{r.label}: model {r.model.identity.name} (weights {r.model.identity.digest[:12]}), "
-                f"scorer {r.scorer.spec} "
-                f"(label {r.scorer.label}), prompts " + ", ".join(f"{p.name} {p.prompts}" for p in r.prompt_sets)
+                + (f"scorer {r.scorer.spec} (label {r.scorer.label}), prompts " if r.scorer else "capability only, ")
+                + ", ".join(f"{p.name} {p.prompts}" for p in r.prompt_sets)
                 + f", K={r.sampling.k}, top-p {r.sampling.top_p}, {r.sampling.max_new_tokens} new tokens"
                 + (f", ITI {r.iti.heads} heads" if r.iti else "") for r in results]
-    md = [f"# {title}", "", *[f"{p}\n" for p in paragraphs], *[_md_table(t) for t in tables]]
-    md += [f"![{alt}]({p.name})\n" for p, alt in figures]
-    md += ["## Settings", "", *[f"- {s}" for s in settings], ""]
+    md = [f"# {_md(title)}", "", *[f"{_md(p)}\n" for p in paragraphs]]
+    if findings:
+        md += ["## Findings", "", *[f"- {_md(f)}" for f in findings], ""]
+    md += [_md_table(t) for t in tables]
+    md += [f"![{_md(alt)}]({p.name})\n" for p, alt in figures]
+    md += ["## Settings", "", *[f"- {_md(s)}" for s in settings], ""]
     if notes:
-        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+        md += ["## Notes", "", *[f"- {_md(n)}" for n in notes], ""]
     md_path = out / "report.md"
     atomic_write_bytes(md_path, "\n".join(md).encode())
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
              "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
              "th{background:#f3f3f3}img{max-width:100%}.note{color:#555;font-size:13px}")
-    body = [f"<h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(p)}</p>" for p in paragraphs],
-            _html_table(tables[0])]
+    body = [f"<h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(p)}</p>" for p in paragraphs]]
+    if findings:
+        body += ["<h2>Findings</h2><ul class='findings'>" + "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+                 + "</ul>"]
+    body += [_html_table(tables[0])]
     body += [_img(p, alt) for p, alt in figures]
     body += [_html_table(t) for t in tables[1:]]
     body += ["<h2>Settings</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in settings) + "</ul>"]

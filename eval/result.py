@@ -111,7 +111,7 @@ class EvalResult(Record):
     label: str
     model: ModelRef
     iti: ITIRef | None
-    scorer: ScorerIdentity
+    scorer: ScorerIdentity | None  # None when no prompts were asked for (capability only)
     scorer_overlap: str | None
     scorer_failures: dict[str, int]
     sampling: Sampling

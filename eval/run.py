@@ -2,7 +2,6 @@
 for (base, ITI at each α, the prompting baseline, a MEDA/INST prefix), written to an eval folder."""
 
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 import torch
 from pydantic import Field
 
+from toxmix.core.console import ProgressFactory
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import file_sha256
 from toxmix.core.models import LoadedModel, load_model
@@ -41,8 +41,6 @@ from toxmix.train.record import ExportRecord
 # low-toxicity bucket: a MEDA or INST model is asked for what it learned to associate with clean text.
 PREFIXES = {"prompting": PROMPTING_PREFIX, "meda": "<|toxicity:low|>", "inst": "The following text is not toxic:"}
 
-# A progress factory: given a stage name and its total, returns the callback that advances it.
-Progress = Callable[[str, int], Callable[[int], None]]
 
 
 class EvalConfig(Config):
@@ -54,7 +52,7 @@ class EvalConfig(Config):
 
     model: str
     out: Path
-    scorer: str
+    scorer: str | None = None  # needed to score generations; without prompts only capability is measured
     label: str | None = None
     scorer_label: str | None = None
     allow_overlap: bool = False
@@ -80,11 +78,20 @@ class EvalConfig(Config):
     perspective_retries: Annotated[int, Field(ge=0)] = 5
 
     def check(self) -> None:
-        if self.toxigen_n == 0 and self.rtp_n == 0:
-            raise ToxmixError("--toxigen 0 and --rtp 0 leave no prompts; ask for some of either")
+        if self.prompted and self.scorer is None:
+            raise ToxmixError("--scorer is needed to score generations (e.g. fasttext:models/eval-scorer.bin); "
+                              "with --toxigen 0 --rtp 0 only capability is measured")
+        if not self.prompted and self.ce == "none" and not self.tasks:
+            raise ToxmixError("--toxigen 0 --rtp 0 --ce none and no --tasks leave nothing to measure")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise ToxmixError(f"unknown task {unknown[0]!r}; tasks: {', '.join(TASKS)}")
+
+
+    @property
+    def prompted(self) -> bool:
+        """Whether any prompts are asked for (toxicity is measured)."""
+        return self.toxigen_n != 0 or self.rtp_n != 0
 
 
 def _model_ref(lm: LoadedModel, spec: str) -> ModelRef:
@@ -120,7 +127,7 @@ def conditions(cfg: EvalConfig) -> list[Condition]:
     return out
 
 
-def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
+def evaluate(cfg: EvalConfig, progress: ProgressFactory | None = None) -> EvalResult:
     """Run the evaluation and write result.json and generations.parquet under cfg.out."""
     progress = progress or (lambda _name, _total: lambda _n: None)
     start = time.monotonic()
@@ -130,13 +137,19 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         sets.append(toxigen_prompts(cfg.toxigen, cfg.toxigen_n, cfg.sampling.seed))
     if cfg.rtp_n != 0:
         sets.append(rtp_prompts(cfg.rtp, cfg.rtp_n, cfg.sampling.seed))
-    scorer = build_toxicity_scorer(cfg.scorer, cfg.scorer_label, cfg.perspective_url, cfg.out / "cache",
-                                   cfg.perspective_qps, cfg.perspective_retries)
-    overlap = check_overlap(scorer.identity, [s.name for s in sets], cfg.allow_overlap)
-    if overlap:
-        notes.append(overlap)
-    if scorer.identity.trained_on is None:
-        notes.append(f"the training data of scorer {cfg.scorer} is unknown: check it did not see these prompts")
+    for ps, asked in zip(sets, [n for n in (cfg.toxigen_n, cfg.rtp_n) if n != 0], strict=True):
+        if asked is not None and len(ps) < asked:
+            notes.append(f"{ps.name}: asked for {asked:,} prompts, but {ps.source} holds {len(ps):,}; all "
+                         f"{len(ps):,} were used")
+    scorer = overlap = None
+    if sets:
+        scorer = build_toxicity_scorer(cfg.scorer, cfg.scorer_label, cfg.perspective_url, cfg.out / "cache",
+                                       cfg.perspective_qps, cfg.perspective_retries)
+        overlap = check_overlap(scorer.identity, [s.name for s in sets], cfg.allow_overlap)
+        if overlap:
+            notes.append(overlap)
+        if scorer.identity.trained_on is None:
+            notes.append(f"the training data of scorer {cfg.scorer} is unknown: check it did not see these prompts")
     torch.set_num_threads(cfg.threads)
     lm = load_model(cfg.model)
     ref = _model_ref(lm, cfg.model)
@@ -183,15 +196,19 @@ def evaluate(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         results.append(ConditionResult(method=cond.method, alpha=cond.alpha, prefix=cond.prefix, label=cond.label,
                                        toxicity=toxicity, groups=groups, cross_entropy=ce, tasks=tasks,
                                        cached_generations=cached_all))
-    frame = pd.concat(frames, ignore_index=True)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), cfg.out / GENERATIONS_FILE)
-    if scorer.failures:
+    if frames:
+        frame = pd.concat(frames, ignore_index=True)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), cfg.out / GENERATIONS_FILE)
+    else:  # capability only: no generations, and none left from an earlier run of this folder
+        (cfg.out / GENERATIONS_FILE).unlink(missing_ok=True)
+    if scorer and scorer.failures:
         notes.append("unscored generations (counted as missing, never as 0): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(scorer.failures.items())))
     result = EvalResult(
         toxmix_version=version("toxmix"),
         label=cfg.label or (ref.export.run_name if ref.export else Path(cfg.model).name), model=ref,
-        iti=iti_ref, scorer=scorer.identity, scorer_overlap=overlap, scorer_failures=scorer.failures,
+        iti=iti_ref, scorer=scorer.identity if scorer else None, scorer_overlap=overlap,
+        scorer_failures=scorer.failures if scorer else {},
         sampling=cfg.sampling, threads=cfg.threads, bootstrap=cfg.bootstrap,
         prompt_sets=[PromptSetRef(name=s.name, source=s.source, prompts=len(s), digest=s.digest) for s in sets],
         conditions=results, notes=notes, seconds=round(time.monotonic() - start, 1))

@@ -39,6 +39,13 @@ class Difference:
     ci_high: float
     paired: bool
     mannwhitney_p: float
+    a_step: int | None = None  # the training step of A's weights when toxmix exported them (0: untrained)
+    b_step: int | None = None
+
+    @property
+    def distinguishable(self) -> bool:
+        """Whether the 95 % interval excludes zero."""
+        return self.ci_low > 0 or self.ci_high < 0
 
 
 def load_run(path: str | Path) -> LoadedRun:
@@ -92,7 +99,8 @@ def compare(paths: list[str | Path], out: Path, k: int = TOP_K,
         low, high = bootstrap_top_k(runs[0], other, k, n_boot)
         p = mannwhitneyu(other.val_accuracy, runs[0].val_accuracy, alternative="two-sided").pvalue
         diffs.append(Difference(runs[0].name, other.name, k, top_k_mean(other.val_accuracy, k)
-                                - top_k_mean(runs[0].val_accuracy, k), low, high, _paired(runs[0], other), float(p)))
+                                - top_k_mean(runs[0].val_accuracy, k), low, high, _paired(runs[0], other), float(p),
+                                runs[0].run.model.step, other.run.model.step))
     out.mkdir(parents=True, exist_ok=True)
     accuracy_distributions({r.name: r.val_accuracy for r in runs}, out / "accuracy_distributions.png")
     import pandas as pd

@@ -5,7 +5,6 @@
 ITI), `heatmap.png`, and the activation cache `activations-<key>.npy` (row i is example i).
 """
 
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -14,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ConfigDict, Field
 
+from toxmix.core.console import ProgressFactory
 from toxmix.core.errors import ToxmixError
 from toxmix.core.files import atomic_path, canonical_sha256
 from toxmix.core.model_identity import ModelIdentity
@@ -149,7 +149,8 @@ def _write(out: Path, lm: LoadedModel, data: ProbeData, probes: HeadProbes, ent_
         max_length=max_length, truncated=truncated, activations=activations, summary=summary)
     from toxmix.probe.plots import heatmap
 
-    heatmap(probes.val_accuracy, out / "heatmap.png", f"{Path(lm.identity.name).name}: validation accuracy per head")
+    name = Path(lm.identity.name).name
+    heatmap(probes.val_accuracy, out / "heatmap.png", f"{name}: validation accuracy per head", name)
     run.write(out / "probe.json")
     return run
 
@@ -177,11 +178,9 @@ class ProbeConfig(Config):
                               "--data toxigen")
 
 
-# A progress factory: given a stage name and its total, returns the callback that advances it.
-Progress = Callable[[str, int], Callable[[int], None]]
 
 
-def run_probe(cfg: ProbeConfig, progress: Progress | None = None) -> ProbeRun:
+def run_probe(cfg: ProbeConfig, progress: ProgressFactory | None = None) -> ProbeRun:
     """Load the data and the model a config names, probe every head, write the run folder."""
     from toxmix.core.models import load_model
 

@@ -112,9 +112,11 @@ def test_eval_stage(tmp_path, capsys):
     _same(capsys, [*args, "--alpha", "4,inf"],
           lambda: EvalConfig(model="some/model", scorer="fasttext:x.bin", out=tmp_path, alphas=(4, float("inf"))),
           "--alpha inf")
-    _same(capsys, [*args, "--toxigen", "0", "--rtp", "0"],
-          lambda: EvalConfig(model="some/model", scorer="fasttext:x.bin", out=tmp_path, toxigen_n=0, rtp_n=0),
-          "leave no prompts")
+    _same(capsys, [*args, "--toxigen", "0", "--rtp", "0", "--ce", "none"],
+          lambda: EvalConfig(model="some/model", scorer="fasttext:x.bin", out=tmp_path, toxigen_n=0, rtp_n=0,
+                             ce="none"), "leave nothing to measure")
+    _same(capsys, ["eval", "some/model", "--out", tmp_path],
+          lambda: EvalConfig(model="some/model", out=tmp_path), "--scorer is needed to score generations")
     _same(capsys, [*args, "--tasks", "chess"],
           lambda: EvalConfig(model="some/model", scorer="fasttext:x.bin", out=tmp_path, tasks=("chess",)),
           "unknown task 'chess'")

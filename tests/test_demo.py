@@ -1,5 +1,6 @@
 """`toxmix demo --profile quick`: killed mid-way, resumed, and its report rendered by a real headless browser."""
 
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,18 @@ def test_quick_demo_resumes_after_a_kill_and_its_report_renders(tmp_path, capsys
     assert "[10/10] report: done" in said
     assert run_cli("demo", "--profile", "full", "--out", out) == 2  # another profile never reuses these stages
     assert "holds a demo of profile quick" in capsys.readouterr().err
+    # a stage is skipped only while its outputs are intact: a deleted report is written again
+    (out / "report" / "report.html").unlink()
+    assert run_cli("demo", "--profile", "quick", "--out", out) == 0
+    said = capsys.readouterr().out
+    assert "[9/10] toy: done earlier" in said and "report/report.html is missing; running it again" in said
+    assert (out / "report" / "report.html").is_file()
+    # a logged command is complete: pasted into a shell it reruns and finds the demo's generations cached
+    logged = next(line for line in (out / "logs" / "08-eval.log").read_text().splitlines() if line.startswith("$ "))
+    rerun = subprocess.run(["bash", "-c", logged.removeprefix("$ ")], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-500:]
+    result = json.loads((out / "evals" / "demo-00-s0" / "result.json").read_text())
+    assert all(c["cached_generations"] for c in result["conditions"]), rerun.stdout[-800:]
     report = out / "report" / "report.html"
     page = report.read_text()
     n_figures = page.count("data:image/png;base64,")

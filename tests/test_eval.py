@@ -3,6 +3,7 @@ full logits, and `toxmix eval` + `toxmix report` on a tiny toxmix model with ITI
 
 import json
 import math
+import re
 import subprocess
 import sys
 import threading
@@ -142,7 +143,8 @@ def test_task_items_match_olmo_formatting_and_scoring_matches_full_logits(tiny_m
 
 
 def test_report_module_does_not_import_torch():
-    code = "import sys, eval.report, eval.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    code = ("import sys, toxmix.eval.report, toxmix.app.commands.eval; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -195,6 +197,8 @@ def test_eval_with_iti_and_prompting_then_rerun_from_cache_then_report(tiny_mode
     assert run_cli("report", out, tmp_path / "ev3", "--probes", probe_run, "--out", report) == 0
     page = (report / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "Table 1" in page and "ITI α=8" in page
+    assert "tiny-10, tiny-10-copy are the same model" in page  # one model under two labels is flagged
+    assert "<h2>Findings</h2>" in page and "without intervention" in page
     md = (report / "report.md").read_text()
     assert "| toxic share | model | method | toxigen ↓ | rtp ↓ | CE ↓ |" in md and "piqa" in md
     assert (report / "tradeoff.png").stat().st_size > 10_000
@@ -225,10 +229,10 @@ def test_bad_eval_input_is_one_line(tiny_model, eval_scorer, tmp_path, capsys):
     common = ["--scorer", f"fasttext:{eval_scorer}", "--out", tmp_path / "o", "--k", "1"]
     cases = [
         (["--tasks", "nosuch"], "unknown task 'nosuch'"),
-        (["--toxigen", "0", "--rtp", "0"], "leave no prompts"),
+        (["--toxigen", "0", "--rtp", "0", "--ce", "none"], "leave nothing to measure"),
         (["--toxigen-data", str(tmp_path)], "no hate_*.txt"),
         (["--iti", str(tmp_path / "x.safetensors")], "no ITI file"),
-        (["--scorer", "fasttext:" + str(tmp_path / "missing.bin")], "model not found"),
+        (["--scorer", "fasttext:" + str(tmp_path / "missing.bin")], "no such file"),
     ]
     for extra, message in cases:
         capsys.readouterr()
@@ -266,3 +270,30 @@ def test_sampling_loop_with_a_vanishing_nucleus_is_greedy_generate(tiny_model):
     eos = lm.tokenizer.eos_token_id
     want = [row[:row.index(eos)] if eos in row else row for row in want]
     assert ours == want
+
+
+def test_capability_only_eval_needs_no_prompts_and_no_scorer(tiny_model, tmp_path, capsys, monkeypatch):
+    """`--toxigen 0 --rtp 0` measures cross-entropy and tasks alone (it used to be refused)."""
+    monkeypatch.setenv("TOXMIX_CACHE", str(tmp_path / "cache"))
+    held_out = tmp_path / "held.jsonl"
+    held_out.write_text("".join(json.dumps({"text": f"The garden is green and the weather is mild, day {i}."}) + "\n"
+                                for i in range(12)))
+    out = tmp_path / "cap"
+    assert run_cli("eval", tiny_model, "--toxigen", "0", "--rtp", "0", "--ce", held_out, "--tasks", "piqa",
+                   "--task-docs", "4", "--out", out) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["prompt_sets"] == [] and result["scorer"] is None and not (out / "generations.parquet").exists()
+    base = result["conditions"][0]
+    assert base["cross_entropy"]["value"] > 0 and base["tasks"][0]["task"] == "piqa"
+    assert run_cli("report", out, "--out", tmp_path / "report") == 0
+    assert "capability only" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_asking_for_more_prompts_than_exist_says_so(tiny_model, eval_scorer, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOXMIX_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "ev"
+    assert run_cli("eval", tiny_model, "--scorer", f"fasttext:{eval_scorer}", "--toxigen", "0", "--rtp", "3000",
+                   "--k", "1", "--max-new-tokens", "2", "--ce", "none", "--out", out) == 0
+    notes = json.loads((out / "result.json").read_text())["notes"]
+    said = r"rtp: asked for 3,000 prompts, but .* holds (\d+); all \1 were used"
+    assert any(re.search(said, n) for n in notes), notes

@@ -453,6 +453,7 @@ def test_the_lock_names_the_clean_component_and_held_out_text_comes_from_it(tmp_
     assert len(texts) == 5 and not {(t,) for t in texts} & selected and "clean component 'clean'" in where
     c4_texts = {r[0] for r in Corpus(demo_corpus).sql("SELECT text FROM documents WHERE source = 'c4'").fetchall()}
     assert set(texts) <= c4_texts
+    (tmp_path / "one").mkdir()
     single = write_manifest(tmp_path / "one", demo_corpus, [{"name": "web", "source": "c4", "tokens": 20_000}],
                             name="single")
     assert resolve(single).lock.clean_component == "web"

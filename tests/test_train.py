@@ -232,3 +232,39 @@ def test_a_killed_train_takes_its_trainer_along_and_a_run_folder_has_one_trainer
     os.kill(proc.pid, signal.SIGKILL)  # only the command; its trainer must follow
     proc.wait()
     _wait_until(lambda: not any(_alive(p) for p in trainers), 30)
+
+
+def test_a_sweep_dry_run_trains_nothing(tmp_path, demo_corpus, capsys):
+    """`train sweep --dry-run` plans every run and trains none (it used to train them all)."""
+    family = tmp_path / "family"
+    family.mkdir()
+    for share in (0.05, 0.1):
+        write_manifest(family, demo_corpus, [
+            {"name": "clean", "role": "clean", "source": "c4", "tokens": 60_000},
+            {"name": "toxic", "source": ["stormfront", "davidson"], "share": share}], name=f"d{int(share * 100):02d}")
+    runs = tmp_path / "runs"
+    assert run_cli("train", "sweep", family, "--preset", "tiny", "--seeds", "1,2", "--dry-run", "--out", runs) == 0
+    said = capsys.readouterr().out
+    assert "dry run: 4 runs planned, none trained" in said and "d10-tiny-s2" in said
+    assert not runs.exists() or not any(runs.rglob("*"))
+
+
+def test_export_refuses_an_untrained_checkpoint_and_says_which_step(tmp_path, mixture, capsys):
+    """An interrupted run whose only checkpoint is step 0 is not exported as if trained (it used to be)."""
+    out = tmp_path / "run"
+    assert run_cli("train", mixture, "--preset", "tiny", "--steps", "4", "--checkpoint-interval", "4",
+                   "--out", out) == 0
+    capsys.readouterr()
+    assert run_cli("export", out, "--hf", tmp_path / "hf") == 0
+    assert "exported step 4 of 4 planned" in capsys.readouterr().out
+    import shutil
+
+    shutil.rmtree(out / "checkpoints" / "step4")  # as if killed before its first checkpoint
+    assert (out / "checkpoints" / "step0" / "model_and_optim").is_dir()
+    assert run_cli("export", out, "--hf", tmp_path / "untrained") == 2
+    assert "has no trained checkpoint yet, only step 0" in capsys.readouterr().err
+    assert not (tmp_path / "untrained").exists() and not list(tmp_path.glob(".untrained*"))
+    assert run_cli("export", out, "--hf", tmp_path / "untrained", "--step", "0") == 0
+    said = capsys.readouterr().out
+    assert "exported step 0 of 4 planned" in said and "has not finished" in said
+    assert json.loads((tmp_path / "untrained" / "toxmix_export.json").read_text())["step"] == 0

@@ -1,5 +1,6 @@
 """Exporting a run's checkpoint as a transformers model (OlmoForCausalLM or Olmo2ForCausalLM) with its tokenizer."""
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,24 @@ def load_trained_model(run: RunRecord, step: int | None = None):
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         load_model_and_optim_state(str(latest_checkpoint(run, step) / "model_and_optim"), model)
     return model.eval()
+
+
+def export_step(run: RunRecord, step: int | None) -> int:
+    """The checkpoint step an export takes: the given one, or the newest; an untrained step 0 only when asked."""
+    chosen = int(latest_checkpoint(run, step).name.removeprefix("step"))
+    if chosen == 0 and step is None:
+        raise ToxmixError(f"run {run.name} has no trained checkpoint yet, only step 0 (its untrained weights): "
+                          f"train it first ('toxmix train ... --out {run.run_dir}' resumes it), or pass --step 0 "
+                          "to export the untrained model on purpose")
+    return chosen
+
+
+def planned_steps(run: RunRecord) -> int | None:
+    """The steps a run was planned to take (None when its token files are gone)."""
+    try:
+        return run.planned_steps()
+    except OSError:
+        return None
 
 
 def hf_config(p: Preset, vocab_size: int, eos_id: int, pad_id: int):
@@ -48,11 +67,16 @@ def olmo1_state_to_hf(state: dict, n_layers: int) -> dict:
     return out
 
 
-def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> Path:
-    """Write the run's model and tokenizer as a transformers checkpoint folder."""
+def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> ExportRecord:
+    """Write the run's model and tokenizer as a transformers checkpoint folder; return its export record.
+
+    The folder is written beside `out` under a temporary name and renamed into place once complete, so an export
+    that fails (a full disk, say) leaves no folder a later command would take for a model.
+    """
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     run = RunRecord.load(run_dir)
+    step = export_step(run, step)
     model = load_trained_model(run, step)
     p = run.preset
     config = hf_config(p, run.padded_vocab_size, run.eos_id, run.pad_id)
@@ -70,16 +94,26 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
         raise ToxmixError(f"export does not map cleanly: missing {missing[:3]}, unexpected {unexpected[:3]}")
     if config.tie_word_embeddings:
         hf_model.tie_weights()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    hf_model.save_pretrained(out)
-    tok_file = out / "tokenizer.json"
-    load_tokenizer(run.tokenizer).save(str(tok_file))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
-                                        pad_token="<|padding|>" if run.pad_id == 1 else "<|endoftext|>")
-    tokenizer.save_pretrained(out)
-    _export_record(run, step).save(out)
-    return out
+    final = Path(out)
+    out = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    try:
+        hf_model.save_pretrained(out)
+        tok_file = out / "tokenizer.json"
+        load_tokenizer(run.tokenizer).save(str(tok_file))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
+                                            pad_token="<|padding|>" if run.pad_id == 1 else "<|endoftext|>")
+        tokenizer.save_pretrained(out)
+        record = _export_record(run, step)
+        record.save(out)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    return record
 
 
 def _export_record(run: RunRecord, step: int | None) -> ExportRecord:

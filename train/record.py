@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.model_identity import EXPORT_RECORD_FILE
 from toxmix.core.records import Record
 from toxmix.train.presets import Preset, padded_vocab_size
 
@@ -146,7 +147,6 @@ def latest_checkpoint(run: RunRecord, step: int | None = None) -> Path:
 
 
 EXPORT_RECORD_VERSION = 1
-EXPORT_RECORD_FILE = "toxmix_export.json"
 
 
 class ExportRecord(Record):

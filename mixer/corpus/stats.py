@@ -6,6 +6,7 @@ from pathlib import Path
 import duckdb
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.figures import save_figure
 from toxmix.mixer.corpus.catalog import attribute_labels, open_catalog
 from toxmix.mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 
@@ -99,8 +100,9 @@ def plot_histograms(corpus: str, out_dir: str, bins: int = 40) -> list[Path]:
             ax.set_title(f"{scorer}: {label} score by source")
             ax.legend()
             fig.tight_layout()
-            path = out / f"{scorer}__{label}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            path = save_figure(fig, out / f"{scorer}__{label}.png",
+                               f"How the corpus scores on {scorer}.{label}: documents per score bin (log scale), one "
+                               "line per source. A scorer that separates the sources puts the toxic forum data "
+                               "to the right and the clean web text to the left.")
             written.append(path)
     return written

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from toxmix.core.figures import save_figure
 from toxmix.probe.toy.data import ChainSpec
 from toxmix.probe.toy.experiment import ESTIMATORS, ToyConfig
 from toxmix.probe.toy.metrics import mean_ci, welch_bound
@@ -50,7 +51,7 @@ def trend(rows: list[dict], estimator: str) -> dict:
     return {"estimator": estimator, "slope_mean": mean, "slope_lo": lo, "slope_hi": hi}
 
 
-def plot(summary: pd.DataFrame, cfg: ToyConfig, path: Path) -> None:
+def plot(summary: pd.DataFrame, cfg: ToyConfig, path: Path, caption: str) -> None:
     """Entanglement vs the under-sampled chain's share, one panel per estimator, with the Welch bound."""
     import matplotlib
 
@@ -73,8 +74,7 @@ def plot(summary: pd.DataFrame, cfg: ToyConfig, path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Toy experiment: {cfg.n_seeds} seeds, mean and 95% CI")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, caption, dpi=120)
 
 
 def estimator_verdict(summary: pd.DataFrame, trends: list[dict], estimator: str) -> tuple[bool, str]:
@@ -131,10 +131,14 @@ def write_report(rows: list[dict], timing: dict, cfg: ToyConfig, out: Path) -> d
     summary = summarize(rows, cfg)
     summary.to_csv(out / "summary.csv", index=False)
     trends = [trend(rows, e) for e in ESTIMATORS]
-    plot(summary, cfg, out / "entanglement.png")
+    verdict = overall_verdict(summary, trends, rows)
+    plot(summary, cfg, out / "entanglement.png", "The toy experiment: how entangled each feature's direction is "
+         "(its largest |cos| with another feature's) against the share of training data its chain gets, for the "
+         "under-sampled chain (red) and the others (blue), by three direction estimators; the dashed line is the "
+         "Welch bound. Verdict: " + " ".join(line.replace("**", "") for line in verdict[:3] if line))
     bound = welch_bound(cfg.model.vocab, cfg.model.d_model)
     lines = ["# Toy experiment: data frequency and feature entanglement\n",
-             "## Verdict\n"] + overall_verdict(summary, trends, rows) + [
+             "## Verdict\n"] + verdict + [
         "",
         "Primary estimator: `probe` (one-vs-rest logistic-regression directions on the final residual stream at "
         "the last position, as the study describes). `means` uses class-mean directions, `unembed` the "

@@ -1,5 +1,6 @@
 """The `toxmix` command: the root app, with each stage's verbs registered from `toxmix.app.commands`."""
 
+import errno
 import sys
 
 import typer
@@ -7,6 +8,7 @@ from typer._click import exceptions as click  # typer vendors click; its excepti
 
 from toxmix.core.console import err, out
 from toxmix.core.errors import ToxmixError
+from toxmix.core.files import disk_full
 
 app = typer.Typer(
     name="toxmix",
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except ToxmixError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         return e.exit_code
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        err.print(f"[bold red]error:[/] {disk_full(e)}", highlight=False, soft_wrap=True)
+        return 2
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:

@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,25 @@ from pathlib import Path
 import xxhash
 
 from toxmix.core.errors import ToxmixError
+
+MODEL_FILE_SUFFIXES = (".bin", ".ftz", ".pt", ".pth", ".ckpt", ".safetensors", ".gguf", ".onnx")
+
+
+def looks_local(ref: str) -> bool:
+    """Whether a reference means a local path, not a hub id: an explicit path, a model file's suffix, or a first
+    part that is a local folder (`models/toxicity.bin` is a missing file, not the hub repo `models/...`)."""
+    path = Path(ref).expanduser()
+    return (ref.startswith((".", "/", "~")) or path.suffix.lower() in MODEL_FILE_SUFFIXES
+            or (len(path.parts) > 1 and Path(path.parts[0]).is_dir()))
+
+
+def disk_full(e: OSError) -> ToxmixError:
+    """A full disk, in one line: the path being written and the space left there."""
+    path = Path(e.filename or ".")
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    return ToxmixError(f"no space left on the disk holding {path} ({free / 2**20:,.1f} MiB free there); free some "
+                       "space or point the output elsewhere, then run the same command again")
 
 CHUNK = 1 << 24
 

@@ -4,14 +4,15 @@ Head outputs are the input of `model.model.layers[l].self_attn.o_proj`: `[B, T, 
 `h*Dh:(h+1)*Dh` (OLMo, OLMo-2 and Llama-family models in transformers 5).
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import file_digest
-from toxmix.core.model_identity import ModelIdentity
+from toxmix.core.files import file_digest, looks_local
+from toxmix.core.model_identity import ModelIdentity, export_step
 from toxmix.core.tokenizer import hub_reachable
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
@@ -48,6 +49,20 @@ def o_proj_modules(model: torch.nn.Module) -> list[torch.nn.Linear]:
     return [layer.self_attn.o_proj for layer in layers]
 
 
+def _check_model_folder(path: Path, spec: str) -> None:
+    """Refuse a folder that is not a transformers model folder, in one line, before transformers trips on it."""
+    config = path / "config.json"
+    if not config.is_file():
+        raise ToxmixError(f"{spec} is not a transformers model folder (no config.json); export a run with "
+                          "'toxmix export RUN --hf OUT' or give a hub id")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (ValueError, AttributeError):
+        model_type = None
+    if not model_type:
+        raise ToxmixError(f"not a model folder: {config} has no model_type")
+
+
 def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
     """Load MODEL: a transformers folder, a `.gguf` file (with the `gguf` package), or a hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -59,9 +74,10 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
     source = str(path) if path.exists() else spec
     if path.is_file() and path.suffix == ".gguf":
         source, kwargs["gguf_file"] = str(path.parent), path.name
-    elif path.exists() and not (path / "config.json").is_file():
-        raise ToxmixError(f"{spec} is not a transformers model folder (no config.json); export a run with "
-                          "'toxmix export RUN --hf OUT' or give a hub id")
+    elif path.exists():
+        _check_model_folder(path, spec)
+    elif looks_local(spec):
+        raise ToxmixError(f"no such model folder or file: {spec}")
     if not path.exists() and not hub_reachable():
         kwargs["local_files_only"] = True  # offline: the hub cache answers at once instead of ~25 s of retries
     try:
@@ -82,5 +98,6 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
     if o_projs[0].in_features != n_heads * head_dim:
         raise ToxmixError(f"o_proj takes {o_projs[0].in_features} inputs, not heads x head_dim = {n_heads * head_dim}")
     digest = _weights_digest(path) if path.exists() else f"hub:{getattr(cfg, '_commit_hash', None) or 'main'}"
-    identity = ModelIdentity(name=spec, digest=digest, n_layers=len(o_projs), n_heads=n_heads, head_dim=head_dim)
+    identity = ModelIdentity(name=spec, digest=digest, n_layers=len(o_projs), n_heads=n_heads, head_dim=head_dim,
+                             step=export_step(path) if path.is_dir() else None)
     return LoadedModel(model, tokenizer, identity, o_projs)

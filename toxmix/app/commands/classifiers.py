@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from toxmix.core.console import out as console
-from toxmix.core.console import print_table
+from toxmix.core.console import print_table, progress
 
 app = typer.Typer(help="Train toxicity scorers for 'toxmix tag'.", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ def train_fasttext_cmd(
     recipe: Annotated[str | None, typer.Option(help="'study': Davidson 0,1/2 + Stormfront hate/noHate + ToxiGen hate/neutral from TOXMIX_SHARED.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="With --recipe study: leave this dataset out (repeatable), e.g. toxigen for a scorer that evaluates ToxiGen prompts.")] = None,
     transfer: Annotated[bool, typer.Option(help="Also report leave-one-dataset-out and fortunes figures (trains one extra model per dataset).")] = True,
-    bucket: Annotated[int, typer.Option(help="Hash buckets for n-grams (Dolma: 2,000,000, ~830 MB; use ~100,000 for small models).")] = 2_000_000,
+    bucket: Annotated[int, typer.Option(help="Hash buckets for word and character n-grams (Dolma: 2,000,000). They take room only with --word-ngrams 2+ or --maxn > 0 (then 4 x dim bytes each: ~800 MB at 2M and dim 100); with word unigrams, the default, the model is its vocabulary alone.")] = 2_000_000,
     dim: Annotated[int, typer.Option(help="Embedding dimension (Dolma: 100).")] = 100,
     word_ngrams: Annotated[int, typer.Option(help="Word n-grams: 1 transfers better across datasets (BENCHMARKS.md); Dolma uses 2.")] = 1,
     epoch: Annotated[int, typer.Option(help="Training epochs.")] = 5,
@@ -46,7 +46,8 @@ def train_fasttext_cmd(
     for name, counts in report.per_source.items():
         console.print(f"{name}: {counts['toxic']:,} toxic, {counts['clean']:,} clean")
     size = Path(report.model).stat().st_size
-    console.print(f"saved {report.model} ({size / 1e6:,.0f} MB; --bucket sets the size) with its report beside it; "
+    sized_by = "; --bucket sets most of it" if word_ngrams > 1 or maxn > 0 else ""
+    console.print(f"saved {report.model} ({size / 1e6:,.1f} MB{sized_by}) with its report beside it; "
                   f"tag with --scorer fasttext:{report.model}")
     rows = [("in domain (held-out split)", ", ".join(report.datasets), f"{report.test_examples:,}", "",
              f"{report.roc_auc:.3f}", f"{report.precision:.3f}", f"{report.recall:.3f}", "")]
@@ -80,8 +81,6 @@ def evaluate_cmd(
     """
     import json
 
-    from rich.progress import Progress
-
     from toxmix.classifiers.evaluate import evaluate, load_labelled_set, plot_evaluation
     from toxmix.classifiers.spec import ScorerSpec, build_scorer
     from toxmix.core.files import write_json
@@ -90,9 +89,8 @@ def evaluate_cmd(
         model = f"fasttext:{model}"
     scorer = build_scorer(ScorerSpec.parse(model))
     labelled = load_labelled_set(data, label_rule, text_field, group_field)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("scoring", total=len(labelled.texts))
-        ev = evaluate(scorer, labelled, label, threshold, on_batch=lambda n: bar.advance(task, n))
+    with progress(console, transient=True) as stages:
+        ev = evaluate(scorer, labelled, label, threshold, on_batch=stages("scoring", len(labelled.texts)))
 
     def row(name, q):
         auc = f"{q.roc_auc:.3f}" if q.roc_auc is not None else "n/a"

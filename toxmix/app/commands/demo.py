@@ -9,6 +9,7 @@ from toxmix.core.console import out
 
 
 def demo(
+    ctx: typer.Context,
     folder: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes; rerun to resume.")] = Path("runs/demo"),
     profile: Annotated[str, typer.Option(help="'quick' (about 5 minutes on 2 cores) or 'full' (under an hour).")] = "quick",
     data_dir: Annotated[Path | None, typer.Option(help="Local data in the layout of ../shared/data (default: $TOXMIX_SHARED/data).")] = None,
@@ -23,7 +24,7 @@ def demo(
     """
     from toxmix.app.demo import run_demo
 
-    report = run_demo(folder, data_dir, hub, profile)
+    report = run_demo(folder, ctx.find_root().command, data_dir, hub, profile)
     out.print(f"report: {report} (open it in a browser) and {report.with_suffix('.md')}")
 
 

@@ -6,14 +6,14 @@ from typing import Annotated
 import typer
 
 from toxmix.core.console import out as console
-from toxmix.core.console import print_table
+from toxmix.core.console import print_table, progress
 from toxmix.core.lists import parse_list
 
 
 def eval_model(
     model: Annotated[str, typer.Argument(help="A transformers model folder (e.g. from 'toxmix export'), a .gguf file, or a hub id.")],
-    scorer: Annotated[str, typer.Option(help="Toxicity scorer: KIND:MODEL (fasttext:, detoxify:, hf:) or 'perspective' (key from PERSPECTIVE_API_KEY). It must not have been trained on the prompts.")],
     out: Annotated[Path, typer.Option(help="Output folder: result.json and generations.parquet.")],
+    scorer: Annotated[str | None, typer.Option(help="Toxicity scorer: KIND:MODEL (fasttext:, detoxify:, hf:) or 'perspective' (key from PERSPECTIVE_API_KEY). It must not have been trained on the prompts. Not needed with --toxigen 0 --rtp 0 (capability only).")] = None,
     iti: Annotated[Path | None, typer.Option(help="An ITI file (from 'toxmix iti fit'); adds one condition per --alpha.")] = None,
     alpha: Annotated[str, typer.Option(help="ITI strengths, comma-separated (the study: 4,8,12).")] = "4,8,12",
     positions: Annotated[str, typer.Option(help="ITI during generation: 'all' positions (as a baked model), or 'generated' (the last prompt token and generated tokens, as the original ITI).")] = "all",
@@ -45,10 +45,13 @@ def eval_model(
     cross-entropy on held-out clean text and downstream accuracy, with and without ITI and the prompting baseline.
     Generations are cached ($TOXMIX_CACHE, default ~/.cache/toxmix), so a rerun or a new scorer reuses them.
 
+    Sizes: the defaults are the study's (3,000 ToxiGen + 3,000 RTP prompts x 25 samples, x every α and baseline:
+    a GPU's work). On a CPU start small, e.g. --toxigen 20 --rtp 20 --k 3 as the quick demo does for its tiny
+    models; time grows with prompts x k x conditions and the model's size. --toxigen 0 --rtp 0 measures capability
+    only (cross-entropy, --tasks), and needs no --scorer.
+
     Example: toxmix eval models/demo-10 --scorer fasttext:models/eval-scorer.bin --iti probes/demo-10/iti-30.safetensors --alpha 4,8,12 --prompting --toxigen 200 --rtp 200 --k 5 --tasks piqa,arc_easy --out evals/demo-10
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from toxmix.eval.run import EvalConfig, evaluate
 
     cfg = EvalConfig(model=model, out=out, scorer=scorer, label=label, scorer_label=scorer_label,
@@ -60,13 +63,8 @@ def eval_model(
                                "batch_size": batch_size},
                      ce=ce, ce_docs=ce_docs, tasks=tuple(parse_list(tasks, str, "--tasks")) if tasks else (),
                      task_docs=task_docs, threads=threads)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console) as bar:
-        def progress(name: str, total: int):
-            task = bar.add_task(name, total=total)
-            return lambda n: bar.advance(task, n)
-
-        result = evaluate(cfg, progress)
+    with progress(console) as stages:
+        result = evaluate(cfg, stages)
     rows = []
     for c in result.conditions:
         cells = [c.label]
@@ -96,6 +94,7 @@ def report(
     title: Annotated[str, typer.Option(help="Report title.")] = "toxmix report",
     figure: Annotated[list[Path] | None, typer.Option(help="Another PNG figure to include (repeatable), e.g. from 'toxmix stats --plots'.")] = None,
     preface: Annotated[Path | None, typer.Option(help="A text file whose paragraphs open the report.")] = None,
+    toy: Annotated[Path | None, typer.Option(help="A 'toxmix toy --out' folder: its figure and verdict join the report.")] = None,
 ) -> None:
     """Write the study's Table 1 (method x ToxiGen x RTP x CE, by mixture share), the toxicity-vs-cross-entropy
     trade-off plot, the per-group and downstream tables: report.md and one self-contained report.html.
@@ -104,7 +103,7 @@ def report(
     """
     from toxmix.eval.report import write_report
 
-    paths = write_report(results, out, metric, probes or [], title, figure or [], preface)
+    paths = write_report(results, out, metric, probes or [], title, figure or [], preface, toy)
     for name, path in paths.items():
         console.print(f"wrote {name}: {path}")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from toxmix.core.console import out as console
-from toxmix.core.console import print_table
+from toxmix.core.console import print_table, progress
 from toxmix.core.errors import ToxmixError
 from toxmix.core.lists import parse_list
 
@@ -33,11 +33,9 @@ def toy(
 
     share_list = tuple(parse_list(shares, float, "--shares"))
     cfg = ToyConfig(shares=share_list, n_seeds=n_seeds, steps=steps, batch=batch, lr=lr)
-    from rich.progress import Progress
-
-    with Progress(console=console) as bar:
-        task = bar.add_task(f"toy: {len(share_list)} shares x {n_seeds} seeds", total=len(share_list))
-        rows, timing = run_toy(cfg, workers=workers or default_threads(), on_share=lambda _: bar.advance(task))
+    with progress(console) as stages:
+        share_done = stages(f"toy: {len(share_list)} shares x {n_seeds} seeds", len(share_list))
+        rows, timing = run_toy(cfg, workers=workers or default_threads(), on_share=lambda _: share_done(1))
     paths = write_report(rows, timing, cfg, out)
     console.print(paths["summary"].read_text().split("## Entanglement")[0])
     for name, path in paths.items():
@@ -85,20 +83,14 @@ def probe(
         return
     if runs:
         raise ToxmixError(f"unexpected arguments {[str(r) for r in runs]}; to compare runs use 'toxmix probe compare'")
-    from rich.progress import Progress
-
     from toxmix.probe.run import ProbeConfig, run_probe
 
     cfg = ProbeConfig(model=model, out=out, data=data, label_rule=label_rule, text_field=text_field,
                       group_field=group_field, split_by=split_by, seed=seed, max_examples=max_examples,
                       batch_size=batch_size, max_length=max_length)
     _threads(threads)
-    with Progress(console=console, transient=True) as bar:
-        def progress(name: str, total: int):
-            task = bar.add_task(name, total=total)
-            return lambda n: bar.advance(task, n)
-
-        run = run_probe(cfg, progress)
+    with progress(console, transient=True) as stages:
+        run = run_probe(cfg, stages)
     ident, s = run.model, run.summary
     if run.truncated:
         console.print(f"note: {run.truncated:,} texts were longer than {run.max_length} tokens; they were truncated "

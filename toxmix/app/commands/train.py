@@ -100,16 +100,23 @@ def _show_plan(run, verbose: bool = False) -> None:
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder (holds run.json and checkpoints/).")],
     hf: Annotated[Path, typer.Option("--hf", help="Output folder for the transformers checkpoint.")],
-    step: Annotated[int | None, typer.Option(help="Checkpoint step; the newest by default.")] = None,
+    step: Annotated[int | None, typer.Option(help="Checkpoint step; the newest by default (step 0, the untrained weights, only when named).")] = None,
 ) -> None:
     """Write a run's checkpoint as a transformers model (OlmoForCausalLM / Olmo2ForCausalLM) with its tokenizer.
 
     Example: toxmix export runs/demo-10-tiny-s0 --hf models/demo-10-tiny
     """
-    from toxmix.train.export import export_hf
+    from toxmix.train.export import export_hf, planned_steps
+    from toxmix.train.record import RunRecord
 
-    path = export_hf(run, hf, step)
-    console.print(f"wrote {path}: load it with AutoModelForCausalLM.from_pretrained({str(path)!r})")
+    record = export_hf(run, hf, step)
+    planned = planned_steps(RunRecord.load(run))
+    of = f" of {planned:,} planned" if planned else ""
+    console.print(f"exported step {record.step:,}{of} of run {record.run_name}")
+    if planned and record.step < planned:
+        console.print(f"note: the run has not finished ({record.step:,} of {planned:,} steps): this is an "
+                      "intermediate checkpoint; run the same 'toxmix train' command again to finish it")
+    console.print(f"wrote {hf}: load it with AutoModelForCausalLM.from_pretrained({str(hf)!r})")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,30 @@
+"""Figures that carry their own caption: saved as PNG with the caption in a text chunk, so a report shows what a
+figure means rather than its file name."""
+
+from pathlib import Path
+
+from toxmix.core.files import atomic_path
+
+CAPTION_KEY = "Description"  # a standard PNG text keyword
+
+
+def save_figure(fig, path: str | Path, caption: str, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as a PNG whose metadata holds `caption`, atomically; close the figure."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={CAPTION_KEY: caption})
+    plt.close(fig)
+    return path
+
+
+def figure_caption(path: str | Path) -> str | None:
+    """The caption a PNG carries, or None (a figure toxmix did not draw, or not a PNG)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return (getattr(image, "text", None) or {}).get(CAPTION_KEY) or None
+    except OSError:
+        return None
