@@ -6,7 +6,6 @@ counted as missing; it is never 0. Only successful scores are cached.
 
 import hashlib
 import json
-import math
 import os
 import sqlite3
 import time
@@ -82,14 +81,16 @@ class PerspectiveClient:
             if r.status_code != 200:
                 raise _Failed(f"http {r.status_code}")  # 400 (e.g. unsupported language) does not get better
             try:
-                value = float(r.json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"])
+                value = r.json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"]
             except (ValueError, KeyError, TypeError, json.JSONDecodeError):
                 reason = "malformed response"
                 continue
-            if not (0.0 <= value <= 1.0) or math.isnan(value):
-                reason = "malformed response"
+            # a score is a real number in [0, 1]: JSON true/false, strings, NaN or inf are malformed, never 1 or 0
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (0.0 <= value <= 1.0):
+                reason = "malformed response: score " + (type(value).__name__ if not isinstance(value, int | float)
+                                                         or isinstance(value, bool) else "out of [0, 1]")
                 continue
-            return value
+            return float(value)
         raise _Failed(reason)
 
     def score(self, texts: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from toxmix.core.errors import ToxmixError  # noqa: E402
-from toxmix.core.figures import figure_caption, save_figure  # noqa: E402
+from toxmix.core.figures import figure_caption, is_png, save_figure  # noqa: E402
 from toxmix.core.files import atomic_write_bytes  # noqa: E402
 from toxmix.eval.findings import input_warnings, intervention_findings, probe_findings, toy_finding  # noqa: E402
 from toxmix.eval.metrics import METRICS, Estimate, ToxicityFigures  # noqa: E402
@@ -210,8 +210,8 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
             atomic_write_bytes(copy, f.read_bytes())
             figures.append((copy, figure_caption(copy) or f"probes {folder.name}: {f.stem.replace('_', ' ')}"))
     for f in extra_figures or []:
-        if not f.is_file() or f.suffix != ".png":
-            raise ToxmixError(f"--figure {f}: not a PNG file")
+        if not is_png(f):
+            raise ToxmixError(f"--figure {f}: not a PNG image (only PNG files that decode are embedded)")
         copy = out / f"figure-{f.parent.name}-{f.name}"
         atomic_write_bytes(copy, f.read_bytes())
         figures.append((copy, figure_caption(copy) or f.stem.replace("__", ": ").replace("_", " ")))

@@ -22,9 +22,9 @@ GENERATIONS_FILE = "generations.parquet"
 class CrossEntropy(Frozen):
     """Token-weighted mean cross-entropy (nats per token) over held-out texts."""
 
-    value: float
-    tokens: int
-    texts: int
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    tokens: Annotated[int, Field(ge=0)]
+    texts: Annotated[int, Field(ge=0)]
     source: str
 
 
@@ -80,7 +80,7 @@ class ITIRef(Frozen):
 class PromptSetRef(Frozen):
     name: str
     source: str
-    prompts: int
+    prompts: Annotated[int, Field(ge=0)]
     digest: str
 
 

@@ -7,6 +7,7 @@ bias (`bake`), a plain transformers checkpoint that runs without toxmix.
 """
 
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,18 @@ class ITI:
     meta: ITIMeta
     theta: np.ndarray  # [K, head_dim], unit rows
     sigma: np.ndarray  # [K]
+
+    def for_model(self, model: ModelIdentity, path: str | Path = "the ITI file") -> "ITI":
+        """This ITI, after checking it was fitted for `model` (its shapes and weights)."""
+        fitted = self.meta.model
+        if (fitted.n_layers, fitted.n_heads, fitted.head_dim) != (model.n_layers, model.n_heads, model.head_dim):
+            raise ToxmixError(f"{path} was fitted for {fitted.n_layers} layers x {fitted.n_heads} heads x "
+                              f"{fitted.head_dim}, not this model's {model.n_layers} x {model.n_heads} x "
+                              f"{model.head_dim}")
+        if fitted.digest != model.digest:
+            raise ToxmixError(f"{path} was fitted for {fitted.name} (weights {fitted.digest[:12]}), not {model.name} "
+                              f"(weights {model.digest[:12]}); fit ITI on this model's probe run")
+        return self
 
     def shifts(self, alpha: float) -> dict[int, torch.Tensor]:
         """Per layer, the [heads*head_dim] vector added to o_proj's input: −α·σ·θ on chosen heads, 0 elsewhere."""
@@ -143,16 +156,8 @@ def load_iti(path: str | Path, model: ModelIdentity | None = None) -> ITI:
     ident = meta.model
     if any(not (0 <= layer < ident.n_layers and 0 <= head < ident.n_heads) for layer, head in meta.heads):
         raise ToxmixError(f"{path}: a head lies outside its model's {ident.n_layers} layers x {ident.n_heads} heads")
-    if model is not None:
-        fitted = meta.model
-        if (fitted.n_layers, fitted.n_heads, fitted.head_dim) != (model.n_layers, model.n_heads, model.head_dim):
-            raise ToxmixError(f"{path} was fitted for {fitted.n_layers} layers x {fitted.n_heads} heads x "
-                              f"{fitted.head_dim}, not this model's {model.n_layers} x {model.n_heads} x "
-                              f"{model.head_dim}")
-        if fitted.digest != model.digest:
-            raise ToxmixError(f"{path} was fitted for {fitted.name} (weights {fitted.digest[:12]}), not {model.name} "
-                              f"(weights {model.digest[:12]}); fit ITI on this model's probe run")
-    return ITI(meta, theta, sigma)
+    iti = ITI(meta, theta, sigma)
+    return iti.for_model(model, path) if model is not None else iti
 
 
 @contextmanager
@@ -205,13 +210,27 @@ def bake(lm: LoadedModel, iti: ITI, alpha: float, out: Path) -> Path:
             with torch.no_grad():
                 attn.o_proj.bias += attn.o_proj.weight.float() @ shifts[layer].to(attn.o_proj.weight.device)
     model.config.attention_bias = True
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    lm.tokenizer.save_pretrained(out)
-    (out / "toxmix_iti.json").write_text(json.dumps({"alpha": alpha, "iti": iti.meta.model_dump(mode="json")},
-                                                    indent=2) + "\n")
-    return out
+    # A GGUF model was dequantized to float32 on load: what is saved is a plain checkpoint, not a GGUF one
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    final = Path(out)
+    out = final.with_name(f".{final.name}.partial")  # renamed into place once whole: no empty folder on failure
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    try:
+        model.save_pretrained(out)
+        lm.tokenizer.save_pretrained(out)
+        (out / "toxmix_iti.json").write_text(json.dumps({"alpha": alpha, "iti": iti.meta.model_dump(mode="json")},
+                                                        indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    return final
 
 
 def continuations(lm: LoadedModel, iti: ITI, alpha: float, prompts: list[str], max_new_tokens: int = 20,

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import run_cli, write_manifest
 
 from toxmix import Corpus
@@ -61,6 +62,7 @@ def test_bad_manifests_refused_with_field(tmp_path, demo_corpus, capsys, compone
     assert not path.with_name(f"{path.stem}.lock.json").exists()
     after = sorted(p.name for p in (demo_corpus / "mixtures").glob("*")) if (demo_corpus / "mixtures").exists() else []
     assert after == before
+    assert not list((demo_corpus / "locks").glob(f"mixture-{path.stem}*"))  # a refusal leaves no pid file behind
 
 
 def test_malformed_yaml(tmp_path, capsys):
@@ -244,10 +246,23 @@ def test_paths_with_quotes_resolve_and_materialize(tmp_path):
     data.write_text("".join(f'{{"id": "{i}", "text": "document number {i} says hello"}}\n' for i in range(50)))
     corpus = folder / "corpus"
     assert run_cli("ingest", "web", data, "--corpus", corpus) == 0
-    path = write_manifest(folder, corpus, [{"name": "all", "source": "web", "tokens": 200}], name="o'quote")
+    path = write_manifest(folder, corpus, [{"name": "all", "source": "web", "tokens": 200}], name="quoted-path")
     lock = materialize(path, progress=False)
     assert lock.materialized.tokens >= 200
-    assert Corpus(corpus).sql("SELECT count(*) FROM mixtures WHERE mixture = 'o''quote'").fetchall()[0][0] == 1
+    assert Corpus(corpus).sql("SELECT count(*) FROM mixtures WHERE mixture = 'quoted-path'").fetchall()[0][0] == 1
+
+
+@pytest.mark.parametrize("name", ["o'quote", "x" * 250, "../up", "-dash", "a b"])
+def test_mixture_names_are_plain_and_short(tmp_path, demo_corpus, capsys, name):
+    """A name becomes file names (lock, selection, tokens): one line, nothing written (250 characters used to end
+    in an OSError traceback)."""
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "corpus": str(demo_corpus), "seed": 1,
+                                    "components": [{"name": "clean", "source": "c4", "tokens": 1000}]}))
+    assert run_cli("manifest", "resolve", path) == 2
+    err = capsys.readouterr().err
+    assert "name: use a letter, then letters, digits" in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.glob("*.lock.json")) and not list((demo_corpus / "locks").glob("mixture-*x*"))
 
 
 def test_a_corrupt_or_foreign_shard_is_rewritten_never_blessed(tmp_path, demo_corpus):

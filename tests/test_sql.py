@@ -163,7 +163,7 @@ def test_sql_and_stats_warn_when_a_scorer_table_is_partial(demo_corpus, tmp_path
     import shutil
 
     corpus = tmp_path / "corpus"
-    shutil.copytree(demo_corpus, corpus, ignore=shutil.ignore_patterns("catalog.duckdb", "mixtures", "tokens"))
+    shutil.copytree(demo_corpus, corpus, ignore=shutil.ignore_patterns("mixtures", "tokens"))
     query = "SELECT count(*) FROM docs"
     capsys.readouterr()
     assert run_cli("sql", query, "--corpus", corpus) == 0

@@ -64,9 +64,10 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
 def create_mixture_views(con: duckdb.DuckDBPyConnection, layout: CorpusLayout) -> None:
     """`mixtures` (one row per component of each resolved mixture) and `mixture_documents` (what each holds)."""
     selections = sorted(layout.mixtures_root.glob("*.parquet"))
-    if layout.catalog_path.is_file():
-        con.execute(f"ATTACH {sql_literal(str(layout.catalog_path))} AS catalog (READ_ONLY)")
-        con.execute("CREATE VIEW mixtures AS SELECT * FROM catalog.mixtures")
+    components = sorted((layout.mixtures_root / "components").glob("*.parquet"))
+    if components:
+        files = ", ".join(sql_literal(str(p)) for p in components)
+        con.execute(f"CREATE VIEW mixtures AS SELECT * FROM read_parquet([{files}])")
     if selections:
         files = ", ".join(sql_literal(str(p)) for p in selections)
         con.execute(f"CREATE VIEW mixture_documents AS SELECT mixture, component, source, id, tokens, epoch, pos "

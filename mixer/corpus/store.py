@@ -75,6 +75,10 @@ class CorpusLayout:
     def mixtures_root(self) -> Path:
         return self.root / "mixtures"
 
+    def mixture_components(self, mixture: str) -> Path:
+        """A resolved mixture's components, one row each (the `mixtures` view)."""
+        return safe_join(self.mixtures_root, "components", f"{mixture}.parquet")
+
     def selection(self, mixture: str) -> Path:
         """The resolved selection of a mixture (one row per selected document and epoch)."""
         return safe_join(self.mixtures_root, f"{mixture}.parquet")
@@ -91,10 +95,6 @@ class CorpusLayout:
     def spill_root(self) -> Path:
         """Where resolve's DuckDB spills sorts and windows that exceed its memory limit (`corpus_spill_dir`)."""
         return self.root / "spill"
-
-    @property
-    def catalog_path(self) -> Path:
-        return self.root / "catalog.duckdb"
 
     def sources(self) -> list[str]:
         """Sources whose ingest has completed."""

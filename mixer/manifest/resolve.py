@@ -166,6 +166,7 @@ def _resolve(checked: CheckedManifest) -> Resolved:
                             tokens=sum(v.tokens for v in components.values()),
                             ids_sha256=ids_sha256),
     )
+    lock = lock.sealed()
+    register_mixture(layout, lock)  # first: a lock file is written only once the corpus lists its mixture
     lock = write_lock(mf.lock_path, lock)
-    register_mixture(layout, lock)
     return Resolved(mf, layout, lock)

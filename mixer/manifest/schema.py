@@ -1,6 +1,7 @@
 """The typed manifest schema, and loading a manifest file with errors that name the field."""
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from toxmix.mixer.corpus.store import NAME_RE, CorpusLayout
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 TokenCount = Annotated[int, Field(gt=0, le=10**15, strict=True)]  # strict: `true` is not 1 token
 MAX_EPOCHS = 1000
+MIXTURE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
 class RatioOf(Frozen):
@@ -101,8 +103,9 @@ class Manifest(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not v or any(c in v for c in "/\\") or v.startswith("."):
-            raise ValueError("must be a plain file name (no slashes)")
+        if not MIXTURE_NAME_RE.match(v):
+            raise ValueError("use a letter, then letters, digits, '_' or '-' (at most 64 characters): the name "
+                             "becomes file names")
         return v
 
     @model_validator(mode="after")

@@ -19,6 +19,24 @@ def save_figure(fig, path: str | Path, caption: str, dpi: int = 110) -> Path:
     return path
 
 
+def is_png(path: str | Path) -> bool:
+    """Whether a file is a PNG image that decodes (its name proves nothing)."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+        with Image.open(path) as image:
+            image.load()
+            return image.format == "PNG"
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
 def figure_caption(path: str | Path) -> str | None:
     """The caption a PNG carries, or None (a figure toxmix did not draw, or not a PNG)."""
     from PIL import Image

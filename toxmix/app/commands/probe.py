@@ -169,9 +169,10 @@ def iti_apply(
 
     check_alpha(alpha)
     check_positions(positions)
+    iti = load_iti(iti_file)  # a damaged file is refused before the model loads
     torch.set_num_threads(1)  # small-model generation is several times faster on one thread
     lm = load_model(model)
-    iti = load_iti(iti_file, lm.identity)
+    iti = iti.for_model(lm.identity, iti_file)
     if export is not None:
         path = bake(lm, iti, alpha, export)
         console.print(f"wrote {path}: AutoModelForCausalLM.from_pretrained({str(path)!r}) runs the steered model")

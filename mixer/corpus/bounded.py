@@ -1,0 +1,140 @@
+"""User SQL in a child process that cannot outgrow its limits.
+
+DuckDB's `memory_limit` covers its buffer manager, not every allocation (`list_sum(range(600000000))` built a
+17 GB list under a 200 MB limit), and an interrupt is seen only between vectors. So a user's query runs in a
+child process (`python -m toxmix.mixer.corpus.bounded`): it is killed when it outlives its time limit or its
+resident memory passes the limit (polled), and an address-space limit makes a single runaway allocation fail
+inside the child. The caller's process is never at risk, and the user gets one line either way. A fresh
+interpreter, not a fork: forking a process that holds other threads (a notebook with torch loaded) can deadlock.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import duckdb
+import pyarrow as pa
+
+from toxmix.core.errors import ToxmixError
+from toxmix.core.processes import child_dies_with_us
+
+POLL_S = 0.05  # how often the parent looks at the child's resident memory
+HEADROOM = 1 << 30  # resident memory allowed beyond DuckDB's own limit: the interpreter, libraries, the result
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one user query may use: wall time (None: no limit), DuckDB's memory and spill limits."""
+
+    timeout: float | None
+    memory_limit: str
+    spill_limit: str
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory_limit)
+
+
+def parse_size(text: str) -> int:
+    """`4GB`, `200MB`, `1.5GiB` -> bytes (DuckDB's units: KB/MB/GB/TB are 1000s, KiB/MiB/GiB/TiB 1024s)."""
+    units = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
+             "GIB": 2**30, "TIB": 2**40}
+    raw = text.strip().upper().replace(" ", "")
+    for unit in sorted(units, key=len, reverse=True):
+        if raw.endswith(unit):
+            try:
+                return int(float(raw[: -len(unit)]) * units[unit])
+            except ValueError:
+                break
+    raise ToxmixError(f"bad memory or spill limit {text!r}; write sizes like 4GB or 512MB")
+
+
+def _answer(request: dict) -> bytes:
+    """In the child: b"A" + the result as Arrow IPC, b"E" + a one-line error, or b"M" (out of memory)."""
+    from toxmix.mixer.corpus.catalog import bounded, open_catalog
+
+    limits = Limits(**request["limits"])
+    with open("/proc/self/statm") as f:
+        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = vm + 2 * limits.memory_bytes + 2 * HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        con = open_catalog(request["corpus"], limits.memory_limit, limits.spill_limit)
+        with bounded(con, None):
+            rel = con.sql(request["sql"])
+            max_rows = request.get("max_rows")
+            table = (rel.limit(max_rows) if max_rows is not None else rel).to_arrow_table()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return b"A" + sink.getvalue().to_pybytes()
+    except ToxmixError as e:
+        return b"E" + str(e).encode()
+    except (MemoryError, duckdb.OutOfMemoryException, pa.ArrowMemoryError):
+        return b"M"
+
+
+def _resident(pid: int) -> int:
+    """A process's resident memory in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError):
+        return 0
+
+
+def _stopped(why: str, limits: Limits) -> ToxmixError:
+    if why == "time":
+        return ToxmixError(f"query stopped after {limits.timeout:g} s; raise --timeout, or narrow the query")
+    return ToxmixError(f"query stopped: it outgrew its memory limit ({limits.memory_limit}); raise "
+                       "--memory-limit, or narrow the query")
+
+
+def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = None) -> pa.Table:
+    """The result of a confined query (the caller confines it), run in a child that is killed past its limits."""
+    parse_size(limits.memory_limit)  # a bad size is the user's one-line error, here, not the child's
+    request = json.dumps({"corpus": str(corpus), "sql": sql, "limits": asdict(limits), "max_rows": max_rows})
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.mixer.corpus.bounded"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, preexec_fn=child_dies_with_us())  # noqa: PLW1509 - prctl only
+    answer: list[bytes] = []
+    reader = threading.Thread(target=lambda: answer.append(proc.communicate(request.encode())[0]), daemon=True)
+    reader.start()
+    deadline = None if not limits.timeout else time.monotonic() + limits.timeout
+    resident_cap = limits.memory_bytes + HEADROOM
+    why = None
+    try:
+        while reader.is_alive():
+            reader.join(POLL_S)
+            if deadline is not None and time.monotonic() > deadline:
+                why = "time"
+                break
+            if _resident(proc.pid) > resident_cap:
+                why = "memory"
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join()
+    got = answer[0] if answer and why is None else b""
+    if got[:1] == b"A":
+        return pa.ipc.open_stream(got[1:]).read_all()
+    if got[:1] == b"E":
+        raise ToxmixError(got[1:].decode())
+    raise _stopped(why or "memory", limits)  # killed by us, by the kernel, or crashed on a failed allocation
+
+
+def main() -> None:
+    """The child: one request on stdin, one answer on stdout (anything else a library prints goes to stderr)."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    out.write(_answer(json.loads(sys.stdin.read())))
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
