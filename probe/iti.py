@@ -7,7 +7,6 @@ bias (`bake`), a plain transformers checkpoint that runs without toxmix.
 """
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pyarrow.parquet as pq
 import torch
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.files import atomic_path
+from toxmix.core.files import atomic_path, staged_folder
 from toxmix.core.model_identity import ModelIdentity
 from toxmix.core.models import LoadedModel
 from toxmix.core.records import Frozen
@@ -215,22 +214,12 @@ def bake(lm: LoadedModel, iti: ITI, alpha: float, out: Path) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    final = Path(out)
-    out = final.with_name(f".{final.name}.partial")  # renamed into place once whole: no empty folder on failure
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    try:
-        model.save_pretrained(out)
-        lm.tokenizer.save_pretrained(out)
-        (out / "toxmix_iti.json").write_text(json.dumps({"alpha": alpha, "iti": iti.meta.model_dump(mode="json")},
-                                                        indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    out.rename(final)
-    return final
+    with staged_folder(Path(out)) as staged:  # renamed into place once whole: no empty folder on failure
+        model.save_pretrained(staged)
+        lm.tokenizer.save_pretrained(staged)
+        (staged / "toxmix_iti.json").write_text(json.dumps({"alpha": alpha, "iti": iti.meta.model_dump(mode="json")},
+                                                           indent=2) + "\n")
+    return Path(out)
 
 
 def continuations(lm: LoadedModel, iti: ITI, alpha: float, prompts: list[str], max_new_tokens: int = 20,

@@ -1,12 +1,12 @@
 """Exporting a run's checkpoint as a transformers model (OlmoForCausalLM or Olmo2ForCausalLM) with its tokenizer."""
 
-import shutil
 import warnings
 from pathlib import Path
 
 import torch
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.files import staged_folder
 from toxmix.core.tokenizer import load_tokenizer
 from toxmix.train.presets import Preset, model_config
 from toxmix.train.record import ExportRecord, RunRecord, latest_checkpoint
@@ -94,25 +94,15 @@ def export_hf(run_dir: str | Path, out: str | Path, step: int | None = None) -> 
         raise ToxmixError(f"export does not map cleanly: missing {missing[:3]}, unexpected {unexpected[:3]}")
     if config.tie_word_embeddings:
         hf_model.tie_weights()
-    final = Path(out)
-    out = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    try:
-        hf_model.save_pretrained(out)
-        tok_file = out / "tokenizer.json"
+    with staged_folder(Path(out)) as staged:
+        hf_model.save_pretrained(staged)
+        tok_file = staged / "tokenizer.json"
         load_tokenizer(run.tokenizer).save(str(tok_file))
         tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token="<|endoftext|>",
                                             pad_token="<|padding|>" if run.pad_id == 1 else "<|endoftext|>")
-        tokenizer.save_pretrained(out)
+        tokenizer.save_pretrained(staged)
         record = _export_record(run, step)
-        record.save(out)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    out.rename(final)
+        record.save(staged)
     return record
 
 

@@ -15,16 +15,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
 
 from toxmix.core.errors import ToxmixError
-from toxmix.core.processes import child_dies_with_us
+from toxmix.core.processes import child_dies_with_us, hard_exit
 
 POLL_S = 0.05  # how often the parent looks at the child's resident memory
 HEADROOM = 1 << 30  # resident memory allowed beyond DuckDB's own limit: the interpreter, libraries, the result
+GRACE_S = 2.0  # past the time limit, how long DuckDB's own interrupt may take before the process is ended
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,40 @@ def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = No
     if got[:1] == b"E":
         raise ToxmixError(got[1:].decode())
     raise _stopped(why or "memory", limits)  # killed by us, by the kernel, or crashed on a failed allocation
+
+
+@contextmanager
+def guarded(limits: Limits) -> Iterator[None]:
+    """For a command whose process exists to run one query (or resolve one manifest): the same bounds applied to
+    this process. An address-space limit fails a runaway allocation; a watchdog thread ends the process with the
+    one-line error, exit 2, when its resident memory passes the limit or the time limit passes (plus a grace for
+    DuckDB's own interrupt to land first). Never for a caller's process (a notebook): that is `run_bounded`."""
+    with open("/proc/self/statm") as f:
+        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    cap = vm + 2 * limits.memory_bytes + 2 * HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (min(cap, before[1]) if before[1] != resource.RLIM_INFINITY else cap,
+                                            before[1]))
+    done = threading.Event()
+    deadline = None if not limits.timeout else time.monotonic() + limits.timeout + GRACE_S
+    resident_cap = _resident(os.getpid()) + limits.memory_bytes + HEADROOM  # what the process already held, plus
+
+    def watch() -> None:
+        while not done.wait(POLL_S):
+            over_time = deadline is not None and time.monotonic() > deadline
+            if over_time or _resident(os.getpid()) > resident_cap:
+                sys.stderr.write(f"error: {_stopped('time' if over_time else 'memory', limits)}\n")
+                sys.stderr.flush()
+                hard_exit(2)  # the query holds the main thread inside DuckDB: no exception would reach it
+
+    watcher = threading.Thread(target=watch, daemon=True, name="toxmix-query-watchdog")
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        resource.setrlimit(resource.RLIMIT_AS, before)
 
 
 def main() -> None:

@@ -8,11 +8,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 import duckdb
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.processes import LEFT_ON_EXIT
 from toxmix.core.settings import default_threads
+from toxmix.mixer.corpus.bounded import Limits, parse_size, run_bounded
 from toxmix.mixer.corpus.sqlguard import confine_query
 from toxmix.mixer.corpus.store import CorpusLayout
 
@@ -103,9 +106,11 @@ def corpus_spill_dir(layout: CorpusLayout) -> Iterator[str]:
     no files at all."""
     layout.spill_root.mkdir(parents=True, exist_ok=True)
     path = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=layout.spill_root)  # mode 0700
+    LEFT_ON_EXIT.add(Path(path))
     try:
         yield path
     finally:
+        LEFT_ON_EXIT.discard(Path(path))
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -156,49 +161,57 @@ DEFAULT_TIMEOUT_S = 300.0
 
 
 class BoundedQuery:
-    """A confined query whose every fetch runs under a time limit, as `toxmix sql --timeout` does."""
+    """A confined query, run once in a child process bounded in time and memory (`toxmix.mixer.corpus.bounded`),
+    its result kept; `.relation` is the lazy DuckDB relation in this process, unbounded."""
 
-    def __init__(self, relation: duckdb.DuckDBPyRelation, con: duckdb.DuckDBPyConnection, timeout: float | None):
-        self.relation = relation  # the lazy DuckDB relation itself, without the time limit
-        self._con = con
-        self.timeout = timeout
+    def __init__(self, corpus: str, sql: str, limits: Limits):
+        self.corpus, self.sql, self.limits = corpus, sql, limits
+        self._table = None
 
     @property
-    def columns(self) -> list[str]:
-        return self.relation.columns
-
-    def _run(self, fetch):
-        with bounded(self._con, self.timeout):
-            return fetch()
-
-    def fetchall(self) -> list[tuple]:
-        return self._run(self.relation.fetchall)
-
-    def head(self, n: int) -> list[tuple]:
-        """The first n rows (only those are computed where the plan allows)."""
-        return self._run(self.relation.limit(n).fetchall)
-
-    def df(self):
-        """The result as a pandas DataFrame."""
-        return self._run(self.relation.df)
-
-    def pl(self):
-        """The result as a polars DataFrame."""
-        return self._run(self.relation.pl)
+    def timeout(self) -> float | None:
+        return self.limits.timeout
 
     def arrow(self):
         """The result as a pyarrow Table."""
-        return self._run(self.relation.to_arrow_table)
+        if self._table is None:
+            self._table = run_bounded(self.corpus, self.sql, self.limits)
+        return self._table
+
+    @property
+    def columns(self) -> list[str]:
+        return self.arrow().column_names
+
+    def fetchall(self) -> list[tuple]:
+        table = self.arrow()
+        return list(zip(*(c.to_pylist() for c in table.columns), strict=True)) if table.num_columns else []
+
+    def df(self):
+        """The result as a pandas DataFrame."""
+        return self.arrow().to_pandas()
+
+    def pl(self):
+        """The result as a polars DataFrame."""
+        import polars
+
+        return polars.from_arrow(self.arrow())
+
+    @property
+    def relation(self) -> duckdb.DuckDBPyRelation:
+        """The query as a lazy DuckDB relation in this process: no time or memory bound beyond DuckDB's own."""
+        con = open_catalog(self.corpus, self.limits.memory_limit, self.limits.spill_limit)
+        return con.sql(self.sql)
 
     def __repr__(self) -> str:
-        return self._run(lambda: repr(self.relation))
+        return repr(self.arrow())
 
 
 def bounded_query(corpus: str, sql: str, timeout: float | None = DEFAULT_TIMEOUT_S,
                   memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT) -> BoundedQuery:
-    """One confined, read-only query whose fetches run under a time limit (None or 0: no limit)."""
+    """One confined, read-only query, refused now if confinement refuses it, run (in a bounded child) when its
+    result is first asked for; timeout None or 0: no time limit."""
     confine_query(sql)
-    con = open_catalog(corpus, memory_limit, spill_limit)
-    with bounded(con, timeout):
-        relation = con.sql(sql)
-    return BoundedQuery(relation, con, timeout)
+    CorpusLayout.at(corpus, must_exist=True)
+    parse_size(memory_limit)
+    parse_size(spill_limit)
+    return BoundedQuery(corpus, sql, Limits(timeout or None, memory_limit, spill_limit))

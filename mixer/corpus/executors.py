@@ -1,5 +1,7 @@
 """Building datatrove executors: local processes, Slurm jobs or a Ray cluster."""
 
+import errno
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -114,6 +116,15 @@ class ExecutorConfig:
         array job, each depending on the one before, and returns at once what it submitted. Local processes it
         starts die with this one.
         """
+        try:
+            return self._run(pipeline, tasks, logging_dir, job_name, then, first)
+        except OSError as e:  # a full disk: name the disk the pipeline writes to when the library did not
+            if e.errno == errno.ENOSPC and not e.filename:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(logging_dir)) from e
+            raise
+
+    def _run(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str,
+             then: Callable[[], Result] | None, first: Callable[[], None] | None) -> Submitted | Result | None:
         executor = self.build(pipeline, tasks, logging_dir, job_name)
         if self.kind == "slurm":
             if first is not None:

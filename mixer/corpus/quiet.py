@@ -1,5 +1,6 @@
-"""datatrove's per-task console logs kept to warnings and errors unless asked (`--verbose`); every line still goes
-to the task log files in the run's log folder."""
+"""datatrove's per-task console logs kept to warnings unless asked (`--verbose`); every line still goes to the task
+log files in the run's log folder. A task's error reaches the user once, as toxmix's own one-line error (its
+traceback stays in the task log), not also as datatrove's multi-page log record."""
 
 import os
 import re
@@ -12,11 +13,11 @@ from loguru import logger
 
 VERBOSE_ENV = "TOXMIX_VERBOSE"  # read at each task's start, so pool workers follow the command's choice
 _LEVEL = re.compile(r"^(?:\[NODE \d+\] )?\S+ \S+ \| (\w+)")
-_QUIET_LEVELS = {"TRACE", "DEBUG", "INFO", "SUCCESS"}
+_QUIET_LEVELS = {"TRACE", "DEBUG", "INFO", "SUCCESS", "ERROR"}
 
 
 class _WarningsOnly:
-    """A console sink for loguru that passes warnings and errors and drops the rest."""
+    """A console sink for loguru that passes warnings (and critical records) and drops the rest."""
 
     def __init__(self, stream):
         self._stream = stream

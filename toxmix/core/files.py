@@ -1,6 +1,7 @@
 """Files: atomic writes, confined paths and content digests (one chunked reader for every hash)."""
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -22,6 +23,30 @@ def looks_local(ref: str) -> bool:
     path = Path(ref).expanduser()
     return (ref.startswith((".", "/", "~")) or path.suffix.lower() in MODEL_FILE_SUFFIXES
             or (len(path.parts) > 1 and Path(path.parts[0]).is_dir()))
+
+
+@contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A folder written under a temporary name beside `final` and renamed into place (replacing it) once the block
+    succeeds; on failure it is removed, so nothing half-written is taken for complete. A library's own
+    disk-full error (safetensors raises its own type) becomes the OSError it stands for, naming the folder."""
+    final = Path(final)
+    staged = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    try:
+        yield staged
+    except OSError:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    except BaseException as e:
+        shutil.rmtree(staged, ignore_errors=True)
+        if "No space left on device" in str(e) or "os error 28" in str(e):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from e
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    staged.rename(final)
 
 
 def disk_full(e: OSError) -> ToxmixError:

@@ -7,6 +7,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from toxmix.core.errors import ToxmixError
+from toxmix.core.processes import LEFT_ON_EXIT
 
 
 @contextmanager
@@ -30,11 +31,13 @@ def one_writer(path: Path, what: str, wait: bool = False) -> Iterator[None]:
         if _same_file(fd, path):
             break
         os.close(fd)
+    LEFT_ON_EXIT.add(path)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        LEFT_ON_EXIT.discard(path)
         if _same_file(fd, path):
             path.unlink()  # while still holding the lock: the next holder creates a fresh file
         os.close(fd)  # closing releases the lock

@@ -4,14 +4,17 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+LEFT_ON_EXIT: set[Path] = set()  # files and folders `hard_exit` removes: what a finally block would have
 _forks_follow = False  # set while a pipeline runs: every Python fork of this process dies with it
 _watching = False  # this worker already watches the command that asked for it
 
@@ -94,3 +97,14 @@ def forks_die_with_us() -> Iterator[None]:
         yield
     finally:
         _forks_follow = before
+
+
+def hard_exit(code: int) -> None:
+    """End this process at once (no finally blocks run), removing what LEFT_ON_EXIT names first: for a watchdog
+    whose main thread is stuck inside native code."""
+    for path in list(LEFT_ON_EXIT):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    os._exit(code)

@@ -144,21 +144,27 @@ def sql(
 
     Example: toxmix sql -c corpus "SELECT source, sum(n_tokens) FROM docs WHERE fasttext_toxicity.toxic > 0.5 GROUP BY source"
     """
-    from toxmix.mixer.corpus.catalog import bounded_query
+    from toxmix.mixer.corpus.bounded import Limits, guarded, parse_size
+    from toxmix.mixer.corpus.catalog import bounded, open_catalog
+    from toxmix.mixer.corpus.sqlguard import confine_query
 
     if format not in SQL_FORMATS:
         raise ToxmixError(f"unknown --format {format!r}; use one of: {', '.join(SQL_FORMATS)}")
     if format == "parquet" and output is None:
         raise ToxmixError("--format parquet needs --output FILE")
-    result = bounded_query(str(corpus), query, timeout, memory_limit, spill_limit)
-    for line in CorpusLayout.at(corpus).incomplete_scorers():
+    confine_query(query)
+    limits = Limits(timeout or None, memory_limit, spill_limit)
+    parse_size(spill_limit)
+    for line in CorpusLayout.at(corpus, must_exist=True).incomplete_scorers():
         err.print(f"warning: {line}", highlight=False, soft_wrap=True)
+    with guarded(limits):  # this process exists for the query: bounded itself, no child needed
+        con = open_catalog(str(corpus), memory_limit, spill_limit)
+        with bounded(con, limits.timeout):
+            rel = con.sql(query)
+            table = (rel.limit(limit + 1) if format == "table" and output is None else rel).to_arrow_table()
     if format == "table" and output is None:
-        rows = result.head(limit + 1)
-    else:
-        table = result.arrow()
-    if format == "table" and output is None:
-        print_table(None, result.columns, rows[:limit], out)
+        rows = list(zip(*(c.to_pylist() for c in table.columns), strict=True)) if table.num_columns else []
+        print_table(None, table.column_names, rows[:limit], out)
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return

@@ -28,18 +28,30 @@ def _components_table(lock: Lock) -> Table:
     return table
 
 
+MemoryLimitOpt = Annotated[str, typer.Option(help="DuckDB's memory limit; sorts and windows beyond it spill to CORPUS/spill/. The whole command is stopped (one line, exit 2) if its memory grows 1 GiB past it, e.g. by a runaway 'where' predicate.")]
+SpillLimitOpt = Annotated[str, typer.Option(help="Most disk the spill may take.")]
+TimeoutOpt = Annotated[float, typer.Option(help="Stop after this many seconds (0: no limit), as toxmix sql --timeout.")]
+
+
 @app.command()
-def validate(manifest: ManifestArg) -> None:
-    """Check a manifest against its schema and its corpus (sources, columns, tokenizer, enough tokens).
+def validate(manifest: ManifestArg, memory_limit: MemoryLimitOpt = "4GB", spill_limit: SpillLimitOpt = "20GB",
+             timeout: TimeoutOpt = 0) -> None:
+    """Check a manifest against its schema and its corpus (sources, columns, predicates, tokenizer, enough tokens),
+    evaluating its predicates under the same bounds as toxmix sql.
 
     Example: toxmix manifest validate manifests/demo/demo-10.yaml
     """
+    from toxmix.mixer.corpus.bounded import Limits, guarded
+    from toxmix.mixer.corpus.catalog import bounded
     from toxmix.mixer.manifest.check import check_manifest
     from toxmix.mixer.manifest.outputs import check_output_dir, check_owner
     from toxmix.mixer.manifest.resolve import check_feasible
 
-    checked = check_manifest(manifest)
-    check_feasible(checked.con, checked.file.manifest, checked.compiled)
+    limits = Limits(timeout or None, memory_limit, spill_limit)
+    with guarded(limits):
+        checked = check_manifest(manifest, memory_limit, spill_limit)
+        with bounded(checked.con, limits.timeout):  # DuckDB's own errors, out of memory included, in one line
+            check_feasible(checked.con, checked.file.manifest, checked.compiled)
     check_owner(checked.file, checked.layout, check_output_dir(checked.file, checked.layout))
     out.print(f"{manifest}: valid; budgets " + ", ".join(f"{k} {v:,}" for k, v in checked.budgets.items()))
 
@@ -48,8 +60,9 @@ def validate(manifest: ManifestArg) -> None:
 def resolve(
     manifest: ManifestArg,
     wait: Annotated[bool, typer.Option(help="If another process is writing this mixture, wait for it instead of stopping.")] = False,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory limit; sorts and windows beyond it spill to CORPUS/spill/.")] = "4GB",
-    spill_limit: Annotated[str, typer.Option(help="Most disk the spill may take.")] = "20GB",
+    memory_limit: MemoryLimitOpt = "4GB",
+    spill_limit: SpillLimitOpt = "20GB",
+    timeout: TimeoutOpt = 0,
 ) -> None:
     """Compile to DuckDB SQL, select documents in keyed-hash order to each budget, write M.lock.json.
 
@@ -58,9 +71,11 @@ def resolve(
 
     Example: toxmix manifest resolve manifests/demo/demo-10.yaml --memory-limit 8GB
     """
+    from toxmix.mixer.corpus.bounded import Limits, guarded
     from toxmix.mixer.manifest.resolve import resolve as run_resolve
 
-    result = run_resolve(manifest, wait=wait, memory_limit=memory_limit, spill_limit=spill_limit)
+    with guarded(Limits(timeout or None, memory_limit, spill_limit)):
+        result = run_resolve(manifest, wait=wait, memory_limit=memory_limit, spill_limit=spill_limit)
     out.print(_components_table(result.lock))
     out.print(f"wrote {result.lock_file} (selection sha256 {result.lock.selection.ids_sha256[:16]}...)")
 
