@@ -21,14 +21,13 @@ and one of SmolLM2-135M's shape, with the shared OLMo tokenizer)
 import argparse
 import os
 import statistics
-import tempfile
 import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import torch
-from common import report
+from common import report, scratch
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.models import load_model
@@ -224,7 +223,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="piqa,arc_easy", help="multiple-choice tasks to time")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: generate, mc, scorers")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
+    work = scratch("bench-eval-")
     os.environ["TOXMIX_CACHE"] = str(work / "cache")
     models = args.model or [str(random_model(work / "tiny", "tiny")), str(random_model(work / "smollm2", "smollm2"))]
     for model in models:

@@ -14,13 +14,12 @@ SmolLM2-135M's shape saved to a temporary folder, with the shared OLMo tokenizer
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import report
+from common import report, scratch
 
 from toxmix.core.models import load_model
 from toxmix.core.settings import shared_path
@@ -132,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     report("probe_fit_256_heads", bench_fit(args.examples))
     torch.set_num_threads(args.threads)
-    model = args.model or str(synthetic_model(Path(tempfile.mkdtemp(prefix="bench-probe-")) / "model"))
+    model = args.model or str(synthetic_model(scratch("bench-probe-") / "model"))
     lm = load_model(model)
     texts = toxigen_offline().texts[:256]
     report("probe_collect_vs_bare_forward", {"model": Path(model).name, **bench_collect(lm, texts, 32, args.pairs)})

@@ -13,12 +13,10 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_tag.py [--copies 30] [-
 import argparse
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import fasttext
 import pyarrow.parquet as pq
-from common import BENCH_DIR, alternating, c4_copies, machine_load, report, run_quietly, timer, toxmix_cmd
+from common import BENCH_DIR, alternating, c4_copies, machine_load, report, run_quietly, scratch, timer, toxmix_cmd
 
 from toxmix.classifiers.fasttext_scorer import fasttext_line
 
@@ -53,7 +51,7 @@ def main() -> None:
     from toxmix.mixer.corpus.ingest import IngestConfig, ingest
     from toxmix.mixer.corpus.tag import tag
 
-    work = Path(tempfile.mkdtemp(prefix="bench-tag-"))
+    work = scratch("bench-tag-")
     model_path = work / "toxicity.bin"
     with timer() as t_train:
         train_fasttext(study_recipe(), str(model_path), FastTextParams(bucket=args.bucket, word_ngrams=2))

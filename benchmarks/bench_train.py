@@ -12,11 +12,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import report
+from common import report, scratch
 
 from toxmix.core.settings import default_threads
 
@@ -69,7 +67,7 @@ def main() -> None:
     from toxmix.train.plan import plan_run
     from toxmix.train.record import read_metrics
 
-    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    work = scratch("bench-train-")
     threads = default_threads()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     run = plan_run(args.manifest, "tiny", seed=0, steps=args.steps, checkpoint_interval=10 ** 6,

@@ -1,10 +1,13 @@
 """Helpers shared by the benchmark scripts: inputs made from the shared C4 sample, and timing."""
 
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,6 +20,13 @@ from toxmix.core.settings import DEFAULT_TOKENIZER, shared_path
 from toxmix.core.tokenizer import ENCODE_BATCH, tokenizer_file
 
 BENCH_DIR = Path(__file__).resolve().parent
+
+
+def scratch(prefix: str) -> Path:
+    """A temporary folder for one benchmark run, removed when the process exits (normally or on an error)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def c4_copies(out_dir: Path, copies: int, files: int = 1) -> list[Path]:

@@ -77,3 +77,13 @@ def test_a_folder_of_stage_named_files_shadows_nothing(shadowed, shared):
     assert run(TOXMIX, "ingest", "c4", str(c4), "--corpus", "corpus").returncode == 0
     said = run(TOXMIX, "sql", "--corpus", "corpus", "--format", "csv", "SELECT count(*) AS n FROM docs")
     assert said.returncode == 0 and said.stdout.split() == ['"n"', "2000"], said.stderr
+
+
+def test_the_command_root_loads_no_heavy_library():
+    """`toxmix --help` (and every command's start) pays for no stage's libraries: they load in the commands that
+    run them."""
+    code = ("import sys; from toxmix.app.cli import main; main(['--help']); heavy = [m for m in ('torch', "
+            "'datatrove', 'transformers', 'olmo_core', 'duckdb', 'pyarrow', 'sklearn') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]

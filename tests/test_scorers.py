@@ -107,7 +107,7 @@ def test_tag_with_two_scorers_writes_two_tables(tmp_path, fasttext_model):
 @pytest.mark.parametrize("spec,message", [
     ("nope:x", "expected KIND:MODEL"),
     ("fasttext:", "no model"),
-    ("fasttext:/does/not/exist.bin", "model not found"),
+    ("fasttext:/does/not/exist.bin", "no such file"),
     ("fasttext:m.bin,colour=red", "bad option"),
     ("hf:x,batch_size=big", "positive integer"),
     ("detoxify:bogus", "unknown Detoxify model"),

@@ -2,7 +2,7 @@
 
 DuckDB's `memory_limit` covers its buffer manager, not every allocation (`list_sum(range(600000000))` built a
 17 GB list under a 200 MB limit), and an interrupt is seen only between vectors. So a user's query runs in a
-child process (`python -m toxmix.mixer.corpus.bounded`): it is killed when it outlives its time limit or its
+child process (`python -m toxmix.mixer.corpus.query_child`): it is killed when it outlives its time limit or its
 resident memory passes the limit (polled), and an address-space limit makes a single runaway allocation fail
 inside the child. The caller's process is never at risk, and the user gets one line either way. A fresh
 interpreter, not a fork: forking a process that holds other threads (a notebook with torch loaded) can deadlock.
@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-import duckdb
 import pyarrow as pa
 
 from toxmix.core.errors import ToxmixError
@@ -57,29 +56,17 @@ def parse_size(text: str) -> int:
     raise ToxmixError(f"bad memory or spill limit {text!r}; write sizes like 4GB or 512MB")
 
 
-def _answer(request: dict) -> bytes:
-    """In the child: b"A" + the result as Arrow IPC, b"E" + a one-line error, or b"M" (out of memory)."""
-    from toxmix.mixer.corpus.catalog import bounded, open_catalog
-
-    limits = Limits(**request["limits"])
+def cap_address_space(limits: Limits) -> tuple[int, int]:
+    """Limit this process's address space to what it maps now plus twice the memory limit and 2 GiB, so a single
+    runaway allocation fails; return the limits it replaced."""
     with open("/proc/self/statm") as f:
-        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    cap = vm + 2 * limits.memory_bytes + 2 * HEADROOM
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    try:
-        con = open_catalog(request["corpus"], limits.memory_limit, limits.spill_limit)
-        with bounded(con, None):
-            rel = con.sql(request["sql"])
-            max_rows = request.get("max_rows")
-            table = (rel.limit(max_rows) if max_rows is not None else rel).to_arrow_table()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return b"A" + sink.getvalue().to_pybytes()
-    except ToxmixError as e:
-        return b"E" + str(e).encode()
-    except (MemoryError, duckdb.OutOfMemoryException, pa.ArrowMemoryError):
-        return b"M"
+        mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    cap = mapped + 2 * limits.memory_bytes + 2 * HEADROOM
+    if before[1] != resource.RLIM_INFINITY:
+        cap = min(cap, before[1])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, before[1]))
+    return before
 
 
 def _resident(pid: int) -> int:
@@ -102,7 +89,7 @@ def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = No
     """The result of a confined query (the caller confines it), run in a child that is killed past its limits."""
     parse_size(limits.memory_limit)  # a bad size is the user's one-line error, here, not the child's
     request = json.dumps({"corpus": str(corpus), "sql": sql, "limits": asdict(limits), "max_rows": max_rows})
-    proc = subprocess.Popen([sys.executable, "-m", "toxmix.mixer.corpus.bounded"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "toxmix.mixer.corpus.query_child"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, preexec_fn=child_dies_with_us())  # noqa: PLW1509 - prctl only
     answer: list[bytes] = []
     reader = threading.Thread(target=lambda: answer.append(proc.communicate(request.encode())[0]), daemon=True)
@@ -137,12 +124,7 @@ def guarded(limits: Limits) -> Iterator[None]:
     this process. An address-space limit fails a runaway allocation; a watchdog thread ends the process with the
     one-line error, exit 2, when its resident memory passes the limit or the time limit passes (plus a grace for
     DuckDB's own interrupt to land first). Never for a caller's process (a notebook): that is `run_bounded`."""
-    with open("/proc/self/statm") as f:
-        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    before = resource.getrlimit(resource.RLIMIT_AS)
-    cap = vm + 2 * limits.memory_bytes + 2 * HEADROOM
-    resource.setrlimit(resource.RLIMIT_AS, (min(cap, before[1]) if before[1] != resource.RLIM_INFINITY else cap,
-                                            before[1]))
+    before = cap_address_space(limits)
     done = threading.Event()
     deadline = None if not limits.timeout else time.monotonic() + limits.timeout + GRACE_S
     resident_cap = _resident(os.getpid()) + limits.memory_bytes + HEADROOM  # what the process already held, plus
@@ -163,15 +145,3 @@ def guarded(limits: Limits) -> Iterator[None]:
         done.set()
         watcher.join()
         resource.setrlimit(resource.RLIMIT_AS, before)
-
-
-def main() -> None:
-    """The child: one request on stdin, one answer on stdout (anything else a library prints goes to stderr)."""
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    out.write(_answer(json.loads(sys.stdin.read())))
-    out.flush()
-
-
-if __name__ == "__main__":
-    main()

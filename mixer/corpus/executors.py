@@ -1,24 +1,20 @@
-"""Building datatrove executors: local processes, Slurm jobs or a Ray cluster."""
+"""Where pipelines run: local processes, Slurm jobs or a Ray cluster (datatrove, imported when a pipeline runs:
+`toxmix --help` and the commands that run none never load it)."""
 
 import errno
 import os
 import shutil
 import sys
 from collections.abc import Callable
-from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
-
-from datatrove.executor import LocalPipelineExecutor
-from datatrove.executor.base import PipelineExecutor
-from datatrove.pipeline.base import PipelineStep
-from datatrove.utils.logging import logger
-from datatrove.utils.stats import PipelineStats
+from typing import TYPE_CHECKING, TypeVar
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import forks_die_with_us
-from toxmix.mixer.corpus.quiet import quiet_console
+
+if TYPE_CHECKING:
+    from datatrove.executor.base import PipelineExecutor
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -37,50 +33,6 @@ class Submitted:
         """One line for the console: what was submitted, and where its logs go."""
         return (f"submitted {self.tasks} {what} tasks to {self.kind}, then one job that completes the output "
                 f"once they all succeed; logs in {self.logging_dir}")
-
-
-class CallOnce(PipelineStep):
-    """A one-task pipeline step that calls `call()`: the work that must come before or after every task of a run."""
-
-    name = "call once"
-    type = "toxmix"
-
-    def __init__(self, call: Callable[[], None]):
-        super().__init__()
-        self.call = call
-
-    def run(self, data=None, rank: int = 0, world_size: int = 1):
-        self.call()
-        return data or ()
-
-
-class InProcessExecutor(LocalPipelineExecutor):
-    """datatrove's local executor for one worker: the tasks run one after another in this process.
-
-    datatrove's own starts a `multiprocess.Manager` even for one worker, a forked process that lives as long as
-    the run; while it does, every page this process writes is first copied (copy-on-write), which made the first
-    tokenizer batch of an ingest 1.4-1.5x slower. With one worker no queue between processes is needed.
-    """
-
-    def run(self) -> PipelineStats:
-        if self.workers != 1:
-            return super().run()
-        self._launched = True
-        ranks = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
-        if not ranks:
-            logger.info(f"Not doing anything as all {self.local_tasks} tasks have already been completed.")
-            return PipelineStats()
-        self.save_executor_as_json()
-        pipeline, stats = self.pipeline, []
-        for rank in ranks:
-            self.pipeline = deepcopy(pipeline)  # each task starts from the steps as configured, as datatrove's does
-            stats.append(self._run_for_rank(rank, 0))
-        self.pipeline = pipeline
-        merged = sum(stats, start=PipelineStats())
-        with self.logging_dir.open("stats.json", "wt") as statsfile:
-            merged.save_to_disk(statsfile)
-        logger.success(merged.get_repr(f"All {self.local_tasks} tasks"))
-        return merged
 
 
 @dataclass
@@ -139,6 +91,8 @@ class ExecutorConfig:
             _init_ray()
         if first is not None:
             first()
+        from toxmix.mixer.corpus.quiet import quiet_console
+
         with forks_die_with_us(), quiet_console():
             executor.run()
         missing = executor.get_incomplete_ranks(range(tasks))
@@ -147,14 +101,18 @@ class ExecutorConfig:
                               f"logs are in {logging_dir}/logs; run the same command again to redo only those")
         return then() if then is not None else None
 
-    def _single(self, call: Callable[[], None], logging_dir: Path, job_name: str) -> PipelineExecutor:
+    def _single(self, call: Callable[[], None], logging_dir: Path, job_name: str) -> "PipelineExecutor":
         """A one-task job that calls `call`; it runs on every submission (its completion marker is dropped)."""
         shutil.rmtree(logging_dir / "completions", ignore_errors=True)
+        from toxmix.mixer.corpus.local_executor import CallOnce
+
         return self.build([CallOnce(call)], 1, logging_dir, job_name)
 
-    def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> PipelineExecutor:
+    def build(self, pipeline: list, tasks: int, logging_dir: Path, job_name: str) -> "PipelineExecutor":
         """The executor that runs `pipeline` as `tasks` resumable tasks logged under `logging_dir`."""
         if self.kind == "local":
+            from toxmix.mixer.corpus.local_executor import InProcessExecutor
+
             return InProcessExecutor(
                 pipeline=pipeline, tasks=tasks, workers=min(self.workers, tasks), logging_dir=str(logging_dir)
             )

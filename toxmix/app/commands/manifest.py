@@ -1,7 +1,7 @@
 """`toxmix manifest`: validate, resolve, materialize and sweep mixture manifests."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -9,7 +9,9 @@ from rich.table import Table
 from toxmix.app.commands.options import CpusPerTaskOpt, ExecutorOpt, SlurmPartitionOpt, SlurmTimeOpt, executor_config
 from toxmix.core.console import out
 from toxmix.mixer.corpus.executors import Submitted
-from toxmix.mixer.manifest.lockfile import Lock
+
+if TYPE_CHECKING:  # the lock's module loads pyarrow and numpy: not for `toxmix --help`
+    from toxmix.mixer.manifest.lockfile import Lock
 
 app = typer.Typer(help="Mixture manifests: YAML -> DuckDB SQL -> locked selection -> OLMo token files.",
                   no_args_is_help=True)
@@ -17,7 +19,7 @@ app = typer.Typer(help="Mixture manifests: YAML -> DuckDB SQL -> locked selectio
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest YAML file.")]
 
 
-def _components_table(lock: Lock) -> Table:
+def _components_table(lock: "Lock") -> Table:
     table = Table(title=f"{lock.manifest.name} (lock {lock.lock_digest[:12]})")
     for col in ("component", "sources", "where", "budget", "tokens", "docs", "share"):
         table.add_column(col)
