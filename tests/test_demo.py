@@ -58,6 +58,14 @@ def test_quick_demo_resumes_after_a_kill_and_its_report_renders(tmp_path, capsys
     for needle in ("Table 1", "demo-00-s0", "demo-10-s0", "ITI α=12", "prompting", "What CPU scale can and cannot",
                    "manifests/paper", "piqa"):
         assert needle in page, needle
+    # the findings, in sentences with their numbers and intervals, against an untrained model of the same kind
+    findings = page.split("<h2>Findings</h2>")[1].split("</ul>")[0]
+    assert "against the untrained floor (untrained)" in findings and "distinguishable from an untrained" in findings
+    number = r"[+-]\d\.\d{3}"
+    assert re.search(rf"top-\d+ mean validation accuracy {number} \(95 % CI {number} to {number}", findings)
+    assert "Toy experiment: " in findings and "without intervention" in findings
+    assert "813,056 parameters" in page and "toxmix train manifests/paper/paper-10.yaml" in page
+    assert "The toy experiment: how entangled" in page  # captions say what a figure shows, not its file name
     assert re.search(r"\| 10% \| demo-10-s0 \| ITI α=4 \| \d", (out / "report" / "report.md").read_text())
     # a real browser: every figure decodes, nothing on the console, a screenshot is drawn
     browser = _chromium()
@@ -70,3 +78,7 @@ def test_quick_demo_resumes_after_a_kill_and_its_report_renders(tmp_path, capsys
     subprocess.run([browser, *flags, "--window-size=1400,3000", f"--screenshot={shot}", report.as_uri()],
                    capture_output=True, timeout=120, cwd=tmp_path)
     assert shot.stat().st_size > 50_000
+    from PIL import Image, ImageStat
+
+    with Image.open(shot) as image:  # drawn, not blank: text and figures make the pixels vary
+        assert max(ImageStat.Stat(image.convert("L")).stddev) > 20

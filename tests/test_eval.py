@@ -285,6 +285,8 @@ def test_capability_only_eval_needs_no_prompts_and_no_scorer(tiny_model, tmp_pat
     assert result["prompt_sets"] == [] and result["scorer"] is None and not (out / "generations.parquet").exists()
     base = result["conditions"][0]
     assert base["cross_entropy"]["value"] > 0 and base["tasks"][0]["task"] == "piqa"
+    said = capsys.readouterr().out  # not a terminal: progress as plain lines, which a log file keeps
+    assert re.search(r"base: cross-entropy: 12/12 \(100 %, \d+ s\)", said), said[-1500:]
     assert run_cli("report", out, "--out", tmp_path / "report") == 0
     assert "capability only" in (tmp_path / "report" / "report.md").read_text()
 
