@@ -268,3 +268,47 @@ def test_export_refuses_an_untrained_checkpoint_and_says_which_step(tmp_path, mi
     said = capsys.readouterr().out
     assert "exported step 0 of 4 planned" in said and "has not finished" in said
     assert json.loads((tmp_path / "untrained" / "toxmix_export.json").read_text())["step"] == 0
+
+
+def test_olmo1_preset_optimizes_and_initializes_as_olmo_1b(mixture):
+    """OLMo-1B's own settings (allenai/OLMo configs/official/OLMo-1B.yaml): AdamW eps 1e-5, warm-up from 0.1 x lr,
+    and "mitchell" init: truncated at 3 std, std = 1/sqrt(d_in), output projections / sqrt(2 (layer + 1))."""
+    import math
+
+    from toxmix.train.init import mitchell_init
+
+    cfgs = olmo_core_configs(plan_run(mixture, "olmo1-1b", prepare=False))
+    assert cfgs.train_module.optim.eps == 1e-5
+    assert cfgs.train_module.scheduler.warmup_min_lr == pytest.approx(0.1 * 4e-4)
+    assert get_preset("tiny").init == "normal" and get_preset("tiny").eps == 1e-8
+    model = model_config(get_preset("olmo1-1b"), 50_304).build(init_device="cpu")
+    assert mitchell_init(model, 2048, seed=0) == 1 + 16 * 7
+    trunc = math.sqrt(1 - 2 * 3 * math.exp(-4.5) / math.sqrt(2 * math.pi) / math.erf(3 / math.sqrt(2)))  # 0.9866
+    params = dict(model.named_parameters())
+    expected = {"embeddings.weight": 1 / math.sqrt(2048)}
+    for i in (0, 7, 15):
+        depth = math.sqrt(2 * (i + 1))
+        expected |= {f"blocks.{i}.attention.w_q.weight": 1 / math.sqrt(2048),
+                     f"blocks.{i}.attention.w_v.weight": 1 / math.sqrt(2048),
+                     f"blocks.{i}.attention.w_out.weight": 1 / math.sqrt(2048) / depth,
+                     f"blocks.{i}.feed_forward.w1.weight": 1 / math.sqrt(2048),
+                     f"blocks.{i}.feed_forward.w2.weight": 1 / math.sqrt(8192) / depth}
+    for name, std in expected.items():
+        w = params[name].detach()
+        assert w.std().item() == pytest.approx(std * trunc, rel=0.01), name
+        assert w.abs().max().item() <= 3 * std * (1 + 1e-6), name
+        assert abs(w.mean().item()) < std / 100, name
+
+
+def test_a_run_with_mitchell_init_starts_from_it(tmp_path, mixture):
+    """The trainer draws the mitchell init before its step-0 checkpoint (tiny model, its preset switched)."""
+    import math
+
+    run = plan_run(mixture, "tiny", seed=3, steps=2, checkpoint_interval=2, out=str(tmp_path / "m"), progress=False)
+    run = run.model_copy(update={"preset": run.preset.model_copy(update={"init": "mitchell"})})
+    run.save()
+    assert launch(run) == 0
+    start = load_trained_model(RunRecord.load(run.run_dir), step=0)
+    embedding = start.embeddings.weight.detach()
+    assert embedding.std().item() == pytest.approx(0.9866 / math.sqrt(16), rel=0.01)  # OLMo-core's own: 0.02
+    assert embedding.abs().max().item() <= 3 / math.sqrt(16) + 1e-6

@@ -16,6 +16,10 @@ def build_trainer(run):
     seed_all(run.seed)
     model = cfgs.model.build(init_device="meta" if run.device == "cuda" else "cpu")
     train_module = cfgs.train_module.build(model)
+    if run.preset.init == "mitchell":  # a resumed run's checkpoint overwrites this draw
+        from toxmix.train.init import mitchell_init
+
+        mitchell_init(train_module.model, run.preset.d_model, run.seed)
     dataset = cfgs.dataset.build()
     data_loader = cfgs.data_loader.build(dataset, dp_process_group=train_module.dp_process_group)
     return cfgs.trainer.build(train_module, data_loader)

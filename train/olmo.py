@@ -60,10 +60,11 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     train_module = TransformerTrainModuleConfig(
         rank_microbatch_size=run.microbatch_sequences() * p.sequence_length,
         max_sequence_length=p.sequence_length,
-        optim=AdamWConfig(lr=p.lr, betas=p.betas, weight_decay=p.weight_decay,
+        optim=AdamWConfig(lr=p.lr, betas=p.betas, eps=p.eps, weight_decay=p.weight_decay,
                           group_overrides=[OptimGroupOverride(params=["embeddings.weight"],
                                                               opts={"weight_decay": 0.0})]),
-        scheduler=CosWithWarmup(warmup=p.warmup_steps, alpha_f=p.final_lr_fraction),
+        scheduler=CosWithWarmup(warmup=p.warmup_steps, alpha_f=p.final_lr_fraction,
+                                warmup_min_lr=p.warmup_start_fraction * p.lr),
         max_grad_norm=p.max_grad_norm,
         dp_config=(TransformerDataParallelConfig(name=DataParallelType.fsdp, param_dtype=DType.bfloat16,
                                                  reduce_dtype=DType.float32) if gpu

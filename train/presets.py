@@ -33,6 +33,9 @@ class Preset(BaseModel):
     max_grad_norm: float = 1.0
     warmup_steps: int = 2000
     final_lr_fraction: float = 0.1
+    warmup_start_fraction: float = 0.0  # the warm-up starts at this fraction of lr (OLMo-1: 0.1)
+    eps: float = 1e-8  # AdamW's epsilon (OLMo-1: 1e-5)
+    init: Literal["normal", "mitchell"] = "normal"  # OLMo-core's truncated normal (std 0.02), or OLMo-1's
     description: str = ""
 
     @property
@@ -51,7 +54,8 @@ PRESETS = {
                warmup_steps=50, description="about 10M parameters, for CPUs (OLMo-1 architecture)"),
         Preset(name="olmo1-1b", arch="olmo1", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192,
                rope_theta=10_000, sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8,
-               lr=4e-4, warmup_steps=2000, description="the study's Olmo-1B (OLMo-1), 1,176,764,416 parameters"),
+               lr=4e-4, warmup_steps=2000, warmup_start_fraction=0.1, eps=1e-5, init="mitchell",
+               description="the study's Olmo-1B (OLMo-1), 1,176,764,416 parameters"),
         Preset(name="olmo2-1b", arch="olmo2", d_model=2048, n_layers=16, n_heads=16, hidden_size=8192,
                rope_theta=500_000, sequence_length=2048, global_batch_sequences=2048, rank_microbatch_sequences=8,
                lr=4e-4, warmup_steps=2000, description="OLMo-core's own OLMo-2 1B"),
