@@ -154,8 +154,36 @@ def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
     out = tmp_path / "multi"
     assert run_cli("train", mixture, "--preset", "small", "--nnodes", "2", "--nproc", "1", "--out", out) == 0
     script = (out / "slurm.sbatch").read_text()
-    assert "#SBATCH --nodes=2" in script and "torch.distributed.run" in script and "--nnodes=2" in script
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --exclusive" in script and "node.sh" in script
+    assert "MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))" in script
+    assert '--node-rank="$SLURM_NODEID"' in (out / "node.sh").read_text()
     assert "--node-rank=<NODE_RANK>" in capsys.readouterr().out
+    # planned on this GPU-less machine, a multi-node run is still a GPU job with HSDP
+    assert RunRecord.load(out).device == "cuda" and RunRecord.load(out).dp == "hsdp"
+
+
+def test_two_nodes_from_the_node_script_train_as_one_process(tmp_path, mixture):
+    """node.sh run twice, as srun would on two nodes (SLURM_NODEID 0 and 1): each torchrun agent gets its own node
+    rank (every node used to get --node-rank=0), they meet, and the loss curve is a single process's."""
+    import socket
+
+    assert run_cli("train", mixture, "--preset", "tiny", "--nnodes", "2", "--nproc", "1", "--device", "cpu",
+                   "--steps", "4", "--checkpoint-interval", "4", "--seed", "6", "--out", tmp_path / "two") == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(["bash", str(tmp_path / "two" / "node.sh")], env={**env, "SLURM_NODEID": str(rank)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    said = [n.communicate(timeout=300)[0] for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [s[-1500:] for s in said]
+    one = plan_run(mixture, "tiny", seed=6, steps=4, checkpoint_interval=4, out=str(tmp_path / "one"),
+                   progress=False)
+    one.save()
+    assert launch(one) == 0
+    two = RunRecord.load(tmp_path / "two")
+    assert (two.nnodes, two.dp, two.device) == (2, "ddp", "cpu")
+    np.testing.assert_allclose([r.loss for r in _metrics(two)], [r.loss for r in _metrics(one)], rtol=0, atol=1e-4)
 
 
 def test_train_sweep_registers_every_run(tmp_path, demo_corpus, capsys):

@@ -42,6 +42,9 @@ def main(run_dir: str) -> None:
     from toxmix.train.record import RunRecord
 
     run = RunRecord.load(run_dir)
+    if run.device == "cuda" and not torch.cuda.is_available():
+        sys.exit(f"error: run {run.name} was planned for GPUs, and this node ({os.uname().nodename}) has none "
+                 "visible; run it where GPUs are (the Slurm job's nodes), or plan it again with --device cpu")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"
     backend = "cpu:gloo,cuda:nccl" if run.device == "cuda" else "gloo"
     if run.device == "cpu":

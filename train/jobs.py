@@ -7,7 +7,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,8 @@ class TrainConfig(Config):
     tokens: Positive | None = None
     nproc: Positive | None = None
     nnodes: Positive = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dp: Literal["fsdp", "hsdp", "ddp"] | None = None
     out: Path | None = None
     checkpoint_interval: Positive = 100
     wandb_project: str | None = None
@@ -55,6 +57,8 @@ class SweepConfig(Config):
     steps: Positive | None = None
     tokens: Positive | None = None
     nproc: Positive | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dp: Literal["fsdp", "hsdp", "ddp"] | None = None
     out: Path = Path("runs")
     checkpoint_interval: Positive = 100
     wandb_project: str | None = None
@@ -90,7 +94,7 @@ def plan(cfg: TrainConfig) -> RunRecord:
     return plan_run(cfg.manifest, cfg.preset, seed=cfg.seed, steps=cfg.steps, tokens=cfg.tokens, nproc=cfg.nproc,
                     nnodes=cfg.nnodes, out=str(cfg.out) if cfg.out else None,
                     checkpoint_interval=cfg.checkpoint_interval, wandb_project=cfg.wandb_project,
-                    prepare=not cfg.dry_run)
+                    prepare=not cfg.dry_run, device=cfg.device, dp=cfg.dp)
 
 
 @dataclass
@@ -109,7 +113,7 @@ class Outcome:
 def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None) -> Outcome:
     """Plan the run; under the run folder's one-writer lock, save its record and train it (one node), or write
     its Slurm script (several nodes); record it in the registry beside the run folder. A dry run only plans."""
-    from toxmix.train.launch import launch, run_writer, slurm_script
+    from toxmix.train.launch import launch, run_writer, write_cluster_scripts
     from toxmix.train.registry import record_run
 
     run = plan(cfg)
@@ -118,9 +122,7 @@ def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None)
     with run_writer(run.run_dir, cfg.wait):
         run.save()
         if run.nnodes > 1:
-            script = Path(run.run_dir) / "slurm.sbatch"
-            script.write_text(slurm_script(run))
-            return Outcome(run, script=script)
+            return Outcome(run, script=write_cluster_scripts(run))
         if on_start:
             on_start(run)
         outcome = Outcome(run, code=launch(run))
@@ -131,3 +133,39 @@ def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None)
 def sweep(cfg: SweepConfig, on_start: Callable[[RunRecord], None] | None = None) -> list[Outcome]:
     """Train every run of the sweep in turn (a dry run plans each and trains none)."""
     return [train(run, on_start) for run in cfg.runs()]
+
+
+# OLMo-core's published Olmo-1B throughput is about 45K tokens/s per H100 (torch.compile, flash attention);
+# without them expect about half. Used only to give a plan's wall-time range, never as a measurement.
+GPU_TOKENS_PER_S = (20_000, 45_000)
+OLMO_CORE_KEEPS = 3  # OLMo-core 3.0 keeps the newest 3 checkpoints of a run
+
+
+def plan_summary(run: RunRecord, parameters: int) -> list[str]:
+    """What a plan will do, in lines: layout, token budget and steps, checkpoints and their size, wall time."""
+    from toxmix.mixer.manifest.budget import component_budgets
+    from toxmix.mixer.manifest.schema import load_manifest
+
+    batch = run.preset.global_batch_tokens
+    try:
+        steps = run.planned_steps()
+    except OSError:  # token files not written yet: the manifest's budgets say how many tokens one epoch is
+        steps = None
+    tokens = steps * batch if steps else sum(component_budgets(load_manifest(run.manifest).manifest).values())
+    steps = steps or -(-tokens // batch)
+    world = run.nproc * run.nnodes
+    layout = {"hsdp": f"HSDP: FSDP within each node of {run.nproc}, replicated across {run.nnodes} nodes",
+              "fsdp": f"FSDP over {world} processes", "ddp": f"DDP over {world} processes",
+              None: "one process"}[run.dp]
+    saved = steps // run.checkpoint_interval
+    size = parameters * 12 / 1e9  # fp32 weights and AdamW's two moments
+    lines = [f"{run.name}: {parameters:,} parameters on {run.device} x {world} ({layout})",
+             f"tokens {tokens:,} in {steps:,} steps of {batch:,}",
+             f"checkpoints every {run.checkpoint_interval} steps: {saved:,} saved, the newest {OLMO_CORE_KEEPS} kept, "
+             f"about {size:,.1f} GB each"]
+    if run.device == "cuda":
+        slow, fast = (tokens / (rate * world) / 3600 for rate in GPU_TOKENS_PER_S)
+        lines.append(f"expected wall time {fast:,.1f}-{slow:,.1f} hours at {GPU_TOKENS_PER_S[0]:,}-"
+                     f"{GPU_TOKENS_PER_S[1]:,} tokens/s per GPU (an assumption from OLMo-core's published figure, "
+                     "not a measurement)")
+    return lines

@@ -1,4 +1,4 @@
-"""Starting a run: one CPU process, torchrun on GPUs, or a torchrun command and Slurm script for many nodes."""
+"""Starting a run: one CPU process, torchrun on GPUs, or per-node and Slurm scripts for many nodes."""
 
 import os
 import shlex
@@ -13,31 +13,70 @@ from toxmix.core.settings import default_threads
 from toxmix.train.record import RunRecord
 
 
-def torchrun_command(run: RunRecord, node_rank: str = "0", master: str = "localhost") -> list[str]:
-    """The torchrun command that trains `run`."""
+def torchrun_command(run: RunRecord, node_rank: str = "0", master: str = "localhost",
+                     port: str = "29500") -> list[str]:
+    """The torchrun command that trains `run` (on one node of several, with that node's rank)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={run.nproc}"]
     if run.nnodes > 1:
-        cmd += [f"--nnodes={run.nnodes}", f"--node-rank={node_rank}", f"--master-addr={master}", "--master-port=29500"]
+        cmd += [f"--nnodes={run.nnodes}", f"--node-rank={node_rank}", f"--master-addr={master}",
+                f"--master-port={port}"]
     return cmd + ["-m", "toxmix.train.entry", run.run_dir]
 
 
-def slurm_script(run: RunRecord) -> str:
-    """An sbatch script that runs torchrun on every node of the allocation."""
-    cmd = shlex.join(torchrun_command(run, node_rank="$SLURM_NODEID", master="$MASTER_ADDR"))
-    cmd = cmd.replace("'$SLURM_NODEID'", "$SLURM_NODEID").replace("'--master-addr=$MASTER_ADDR'",
-                                                                   "--master-addr=$MASTER_ADDR")
+NODE_SCRIPT = "node.sh"
+SLURM_SCRIPT = "slurm.sbatch"
+
+
+def node_script(run: RunRecord) -> str:
+    """What every node of a multi-node run executes (srun starts one per node): check that this node sees the run
+    folder and the token files, then torchrun with this node's rank. Its own file, so `$SLURM_NODEID` is read on
+    each node, never expanded once by the batch script."""
+    needed = " ".join(shlex.quote(p) for p in [str(Path(run.run_dir) / "run.json"), *run.paths])
+    launch = shlex.join(torchrun_command(run, "@RANK@", "@ADDR@", "@PORT@"))
+    launch = (launch.replace("--node-rank=@RANK@", '--node-rank="$SLURM_NODEID"')
+              .replace("--master-addr=@ADDR@", '--master-addr="$MASTER_ADDR"')
+              .replace("--master-port=@PORT@", '--master-port="$MASTER_PORT"'))
+    return f"""#!/bin/bash
+# One node of {run.name}: written by 'toxmix train --nnodes {run.nnodes}', run by srun from {SLURM_SCRIPT}.
+set -euo pipefail
+shared="the run folder and the token files must be on a filesystem every node sees"
+for f in {needed}; do
+  [ -r "$f" ] || {{ echo "node $SLURM_NODEID ($(hostname)) cannot read $f: $shared" >&2; exit 2; }}
+done
+export OLMO_SHARED_FS=1  # checked above: every node sees the run folder, so OLMo-core may checkpoint into it
+export OMP_NUM_THREADS="${{OMP_NUM_THREADS:-8}}"
+exec {launch}
+"""
+
+
+def slurm_script(run: RunRecord, time_limit: str = "24:00:00", cpus_per_node: int = 16) -> str:
+    """The sbatch script of a multi-node run: whole nodes, one srun task per node running `node.sh`, the
+    rendezvous port derived from the job id (two jobs on one node never collide)."""
+    gpus = f"#SBATCH --gpus-per-node={run.nproc}\n" if run.device == "cuda" else ""
     return f"""#!/bin/bash
 #SBATCH --job-name={run.name}
 #SBATCH --nodes={run.nnodes}
 #SBATCH --ntasks-per-node=1
-#SBATCH --gpus-per-node={run.nproc}
+#SBATCH --cpus-per-task={cpus_per_node}
+{gpus}#SBATCH --exclusive
+#SBATCH --time={time_limit}
 #SBATCH --output={run.run_dir}/slurm-%j.out
 set -euo pipefail
 export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-export OMP_NUM_THREADS=8
+export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
 cd {shlex.quote(str(Path.cwd()))}
-srun bash -c '{cmd}'
+srun --kill-on-bad-exit=1 bash {shlex.quote(str(Path(run.run_dir) / NODE_SCRIPT))}
 """
+
+
+def write_cluster_scripts(run: RunRecord) -> Path:
+    """Write RUN/node.sh and RUN/slurm.sbatch; return the sbatch script."""
+    node = Path(run.run_dir) / NODE_SCRIPT
+    node.write_text(node_script(run))
+    node.chmod(0o755)
+    script = Path(run.run_dir) / SLURM_SCRIPT
+    script.write_text(slurm_script(run))
+    return script
 
 
 def launch(run: RunRecord) -> int:

@@ -36,14 +36,12 @@ def with_overrides(preset: Preset, steps: int | None) -> Preset:
 
 def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     """The OLMo-core configs of a run: model, dataset, data loader, train module and trainer."""
-    from olmo_core.config import DType
     from olmo_core.data import NumpyDataLoaderConfig, NumpyFSLDatasetConfig, TokenizerConfig
     from olmo_core.data.types import NumpyDatasetDType
-    from olmo_core.distributed.parallel import DataParallelType
     from olmo_core.optim import AdamWConfig, CosWithWarmup, OptimGroupOverride
     from olmo_core.train import Duration, TrainerConfig
     from olmo_core.train.callbacks import CheckpointerCallback, ConsoleLoggerCallback
-    from olmo_core.train.train_module import TransformerDataParallelConfig, TransformerTrainModuleConfig
+    from olmo_core.train.train_module import TransformerTrainModuleConfig
 
     from toxmix.train.callbacks import JsonlMetricsCallback, ProgressCallback
 
@@ -56,7 +54,6 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     )
     data_loader = NumpyDataLoaderConfig(global_batch_size=p.global_batch_tokens, seed=run.seed, num_workers=0)
     gpu = run.device == "cuda"
-    world = run.nproc * run.nnodes
     train_module = TransformerTrainModuleConfig(
         rank_microbatch_size=run.microbatch_sequences() * p.sequence_length,
         max_sequence_length=p.sequence_length,
@@ -66,10 +63,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
         scheduler=CosWithWarmup(warmup=p.warmup_steps, alpha_f=p.final_lr_fraction,
                                 warmup_min_lr=p.warmup_start_fraction * p.lr),
         max_grad_norm=p.max_grad_norm,
-        dp_config=(TransformerDataParallelConfig(name=DataParallelType.fsdp, param_dtype=DType.bfloat16,
-                                                 reduce_dtype=DType.float32) if gpu
-                   # several CPU processes (gloo) use DDP: FSDP's mixed precision is for GPUs
-                   else TransformerDataParallelConfig(name=DataParallelType.ddp) if world > 1 else None),
+        dp_config=_data_parallel(run),
     )
     if run.steps:
         duration = Duration.steps(run.steps)
@@ -90,6 +84,22 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
         trainer = trainer.with_callback("wandb", WandBCallback(name=run.name, project=run.wandb_project))
     return OlmoCoreConfigs(model=model_config(p, run.padded_vocab_size), dataset=dataset, data_loader=data_loader,
                            train_module=train_module, trainer=trainer)
+
+
+def _data_parallel(run: RunRecord):
+    """OLMo-core's data-parallel config of the run's layout: FSDP or HSDP (bf16 parameters, fp32 reductions; HSDP
+    shards within a node and replicates across nodes), DDP, or none."""
+    from olmo_core.config import DType
+    from olmo_core.distributed.parallel import DataParallelType
+    from olmo_core.train.train_module import TransformerDataParallelConfig
+
+    if run.dp is None:
+        return None
+    if run.dp == "ddp":
+        return TransformerDataParallelConfig(name=DataParallelType.ddp)
+    sharding = {"num_replicas": run.nnodes, "shard_degree": run.nproc} if run.dp == "hsdp" else {}
+    return TransformerDataParallelConfig(name=DataParallelType(run.dp), param_dtype=DType.bfloat16,
+                                         reduce_dtype=DType.float32, **sharding)
 
 
 def describe(run: RunRecord) -> dict:

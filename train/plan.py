@@ -23,6 +23,27 @@ def detect_device() -> tuple[str, int]:
     return ("cuda", torch.cuda.device_count()) if torch.cuda.is_available() else ("cpu", 1)
 
 
+def job_layout(device: str, nproc: int | None, nnodes: int, dp: str | None) -> tuple[str, int, str | None]:
+    """The device, processes per node and data-parallel layout of the job, decided for where it will run: a
+    multi-node run is a GPU job even when planned on a login node without GPUs; across nodes on GPUs, HSDP
+    (FSDP inside a node, replicas across nodes), on one node FSDP, several CPU processes DDP."""
+    here, gpus = detect_device()
+    if device == "auto":
+        device = "cuda" if nnodes > 1 or here == "cuda" else "cpu"
+    if nproc is None:
+        if device == "cuda" and here != "cuda":
+            raise ToxmixError("give --nproc, the GPUs per node: this machine has none to count")
+        nproc = gpus if device == here else 1
+    world = nproc * nnodes
+    if dp is None:
+        dp = ("hsdp" if nnodes > 1 else "fsdp") if device == "cuda" else ("ddp" if world > 1 else None)
+    if dp is not None and world == 1:
+        dp = None  # one process: nothing to parallelize
+    if dp in ("fsdp", "hsdp") and device != "cuda":
+        raise ToxmixError(f"--dp {dp} is for GPUs (its mixed precision needs them); on CPUs use --dp ddp")
+    return device, nproc, dp
+
+
 def locked_mixture(mf: ManifestFile) -> Lock:
     """The manifest's lock with verified token files, resolving and materializing first when needed."""
     lock = read_lock(mf.lock_path) if mf.lock_path.is_file() else None
@@ -38,7 +59,7 @@ def locked_mixture(mf: ManifestFile) -> Lock:
 def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, steps: int | None = None,
              tokens: int | None = None, nproc: int | None = None, nnodes: int = 1, out: str | None = None,
              checkpoint_interval: int = 100, wandb_project: str | None = None, prepare: bool = True,
-             progress: bool = True) -> RunRecord:
+             progress: bool = True, device: str = "auto", dp: str | None = None) -> RunRecord:
     """A RunRecord for the manifest, checked against its lock and token files (a dry run prepares nothing)."""
     settings = get_preset(preset)
     if steps is not None and tokens is not None:
@@ -51,7 +72,7 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
     tok = lock.tokenizer if lock else tokenizer_info(mf.manifest.tokenizer)
     mat = lock.materialized if lock and lock.materialized else Materialized(
         dir="", dtype="uint16", shards=[], tokens=0, digest="not materialized")
-    device, gpus = detect_device()
+    device, nproc, dp = job_layout(device, nproc, nnodes, dp)
     name = f"{mf.name}-{preset}-s{seed}"
     run_dir = Path(out) if out else Path("runs") / name
     run = RunRecord(
@@ -59,7 +80,7 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
         lock_digest=lock.lock_digest if lock else "not resolved", shards_digest=mat.digest, preset=settings,
         seed=seed, paths=mat.paths(), label_mask_paths=mat.label_mask_paths(), dtype=mat.dtype,
         eos_id=tok.eos_id, pad_id=tok.pad_id, vocab_size=tok.vocab_size, tokenizer=mf.manifest.tokenizer,
-        steps=steps, tokens=tokens, device=device, nproc=nproc or gpus, nnodes=nnodes,
+        steps=steps, tokens=tokens, device=device, nproc=nproc, nnodes=nnodes, dp=dp,
         checkpoint_interval=checkpoint_interval, wandb_project=wandb_project, progress=progress,
     )
     if not prepare:

@@ -45,9 +45,10 @@ class RunRecord(Record):
     tokenizer: str
     steps: int | None = None
     tokens: int | None = None
-    device: str = "cpu"
+    device: str = "cpu"  # where the job trains: decided when planned, checked when it starts
     nproc: int = 1
     nnodes: int = 1
+    dp: str | None = None  # data parallel: fsdp | hsdp | ddp, or None for one process
     checkpoint_interval: int = 100
     wandb_project: str | None = None
     progress: bool = True

@@ -21,7 +21,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for initialization and data order.")] = 0,
     seeds: Annotated[str, typer.Option(help="With 'sweep': comma-separated seeds.")] = "0",
     nproc: Annotated[int | None, typer.Option(help="Processes per node (GPUs); default: all visible GPUs, or 1 on a CPU.")] = None,
-    nnodes: Annotated[int, typer.Option(help="Nodes; > 1 writes a Slurm script and prints the torchrun command.")] = 1,
+    nnodes: Annotated[int, typer.Option(help="Nodes; > 1 writes RUN/slurm.sbatch and RUN/node.sh (what each node runs) instead of training here.")] = 1,
+    device: Annotated[str, typer.Option(help="Where the job trains: auto (GPUs when visible, and always for --nnodes > 1, even planned on a login node without them), cuda or cpu.")] = "auto",
+    dp: Annotated[str | None, typer.Option(help="Data parallel layout: fsdp, hsdp (FSDP inside a node, replicas across nodes) or ddp. Default: hsdp across GPU nodes, fsdp on one, ddp for several CPU processes.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<manifest>-<preset>-s<seed>); with 'sweep', the folder of runs.")] = None,
     checkpoint_interval: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 100,
     wandb_project: Annotated[str | None, typer.Option(help="Also log to this Weights & Biases project.")] = None,
@@ -42,7 +44,7 @@ def train(
     from toxmix.train.jobs import train as run_train
 
     shared = dict(preset=preset, steps=steps, tokens=tokens, nproc=nproc, checkpoint_interval=checkpoint_interval,
-                  wandb_project=wandb_project, dry_run=dry_run, wait=wait)
+                  wandb_project=wandb_project, dry_run=dry_run, wait=wait, device=device, dp=dp)
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
@@ -68,7 +70,8 @@ def train(
     if outcome.script is not None:
         from toxmix.train.launch import torchrun_command
 
-        console.print(f"wrote {outcome.script}; submit it with: sbatch {outcome.script}")
+        console.print(f"wrote {outcome.script} and {outcome.script.with_name('node.sh')}; submit with: "
+                      f"sbatch {outcome.script}")
         console.print("or run on each node: " + " ".join(torchrun_command(run, node_rank="<NODE_RANK>",
                                                                            master="<MASTER_ADDR>")))
         return
@@ -87,11 +90,14 @@ def _starting(run) -> None:
 
 
 def _show_plan(run, verbose: bool = False) -> None:
+    from toxmix.train.jobs import plan_summary
     from toxmix.train.olmo import describe
 
     info = describe(run)
     if verbose:
         console.print_json(json.dumps(info, default=str))
+        for line in plan_summary(run, info["parameters"]):
+            console.print(line)
     steps = info["planned_steps"] if info["planned_steps"] is not None else "unknown until the manifest is materialized"
     console.print(f"{run.name}: preset {run.preset.name}, {info['parameters']:,} parameters; planned steps: {steps}"
                   f" -> {run.run_dir}")
