@@ -340,3 +340,16 @@ def test_a_run_with_mitchell_init_starts_from_it(tmp_path, mixture):
     embedding = start.embeddings.weight.detach()
     assert embedding.std().item() == pytest.approx(0.9866 / math.sqrt(16), rel=0.01)  # OLMo-core's own: 0.02
     assert embedding.abs().max().item() <= 3 / math.sqrt(16) + 1e-6
+
+
+def test_keep_every_keeps_those_checkpoints_for_good(tmp_path, mixture, capsys):
+    """OLMo-core keeps only the newest 3 checkpoints; a study of training dynamics asks for every Nth, kept."""
+    out = tmp_path / "kept"
+    assert run_cli("train", mixture, "--preset", "tiny", "--steps", "12", "--checkpoint-interval", "2",
+                   "--keep-every", "4", "--out", out) == 0
+    steps = sorted(int(p.name.removeprefix("step")) for p in (out / "checkpoints").glob("step*"))
+    assert {4, 8, 12} <= set(steps) and not {2, 6} & set(steps), steps  # the temporary ones go
+    capsys.readouterr()
+    assert run_cli("train", mixture, "--preset", "olmo1-1b", "--nnodes", "2", "--nproc", "8", "--keep-every", "1000",
+                   "--dry-run", "--out", tmp_path / "plan") == 0
+    assert "every 1000 steps' kept for good" in capsys.readouterr().out

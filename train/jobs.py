@@ -35,6 +35,7 @@ class TrainConfig(Config):
     dp: Literal["fsdp", "hsdp", "ddp"] | None = None
     out: Path | None = None
     checkpoint_interval: Positive = 100
+    keep_every: Positive | None = None
     wandb_project: str | None = None
     dry_run: bool = False
     wait: bool = False
@@ -61,6 +62,7 @@ class SweepConfig(Config):
     dp: Literal["fsdp", "hsdp", "ddp"] | None = None
     out: Path = Path("runs")
     checkpoint_interval: Positive = 100
+    keep_every: Positive | None = None
     wandb_project: str | None = None
     dry_run: bool = False
     wait: bool = False
@@ -94,7 +96,7 @@ def plan(cfg: TrainConfig) -> RunRecord:
     return plan_run(cfg.manifest, cfg.preset, seed=cfg.seed, steps=cfg.steps, tokens=cfg.tokens, nproc=cfg.nproc,
                     nnodes=cfg.nnodes, out=str(cfg.out) if cfg.out else None,
                     checkpoint_interval=cfg.checkpoint_interval, wandb_project=cfg.wandb_project,
-                    prepare=not cfg.dry_run, device=cfg.device, dp=cfg.dp)
+                    prepare=not cfg.dry_run, device=cfg.device, dp=cfg.dp, keep_every=cfg.keep_every)
 
 
 @dataclass
@@ -157,12 +159,15 @@ def plan_summary(run: RunRecord, parameters: int) -> list[str]:
     layout = {"hsdp": f"HSDP: FSDP within each node of {run.nproc}, replicated across {run.nnodes} nodes",
               "fsdp": f"FSDP over {world} processes", "ddp": f"DDP over {world} processes",
               None: "one process"}[run.dp]
-    saved = steps // run.checkpoint_interval
     size = parameters * 12 / 1e9  # fp32 weights and AdamW's two moments
+    if run.keep_every is None:
+        kept = f"{steps // run.checkpoint_interval:,} saved, the newest {OLMO_CORE_KEEPS} kept"
+    else:
+        kept = (f"the newest kept for resuming, and every {run.keep_every} steps' kept for good: "
+                f"{steps // run.keep_every:,} of them, {steps // run.keep_every * parameters * 12 / 1e9:,.0f} GB")
     lines = [f"{run.name}: {parameters:,} parameters on {run.device} x {world} ({layout})",
              f"tokens {tokens:,} in {steps:,} steps of {batch:,}",
-             f"checkpoints every {run.checkpoint_interval} steps: {saved:,} saved, the newest {OLMO_CORE_KEEPS} kept, "
-             f"about {size:,.1f} GB each"]
+             f"checkpoints every {run.checkpoint_interval} steps, about {size:,.1f} GB each: {kept}"]
     if run.device == "cuda":
         slow, fast = (tokens / (rate * world) / 3600 for rate in GPU_TOKENS_PER_S)
         lines.append(f"expected wall time {fast:,.1f}-{slow:,.1f} hours at {GPU_TOKENS_PER_S[0]:,}-"

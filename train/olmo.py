@@ -40,7 +40,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     from olmo_core.data.types import NumpyDatasetDType
     from olmo_core.optim import AdamWConfig, CosWithWarmup, OptimGroupOverride
     from olmo_core.train import Duration, TrainerConfig
-    from olmo_core.train.callbacks import CheckpointerCallback, ConsoleLoggerCallback
+    from olmo_core.train.callbacks import ConsoleLoggerCallback
     from olmo_core.train.train_module import TransformerTrainModuleConfig
 
     from toxmix.train.callbacks import JsonlMetricsCallback, ProgressCallback
@@ -74,7 +74,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     trainer = TrainerConfig(
         save_folder=str(run.checkpoints), save_overwrite=True, max_duration=duration,
         metrics_collect_interval=1 if not gpu else 10, cancel_check_interval=50, device="cuda" if gpu else "cpu",
-    ).with_callback("checkpointer", CheckpointerCallback(save_interval=run.checkpoint_interval, save_async=False))
+    ).with_callback("checkpointer", _checkpointer(run, gpu))
     trainer = trainer.with_callback("console_logger", ConsoleLoggerCallback(log_interval=10 ** 9))
     trainer = trainer.with_callback("jsonl_metrics", JsonlMetricsCallback(path=str(run.metrics_file)))
     trainer = trainer.with_callback("progress", ProgressCallback(enabled=run.progress))
@@ -84,6 +84,19 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
         trainer = trainer.with_callback("wandb", WandBCallback(name=run.name, project=run.wandb_project))
     return OlmoCoreConfigs(model=model_config(p, run.padded_vocab_size), dataset=dataset, data_loader=data_loader,
                            train_module=train_module, trainer=trainer)
+
+
+def _checkpointer(run: RunRecord, gpu: bool):
+    """Checkpoints every --checkpoint-interval steps; with --keep-every N, those are temporary (the newest is kept for
+    resuming) and every Nth step's is kept for good; without it, OLMo-core keeps the newest 3. Asynchronous on GPUs,
+    where a 1B checkpoint takes minutes."""
+    from olmo_core.train.callbacks import CheckpointerCallback
+
+    if run.keep_every is None:
+        return CheckpointerCallback(save_interval=run.checkpoint_interval, save_async=gpu)
+    ephemeral = run.checkpoint_interval if run.checkpoint_interval < run.keep_every else None
+    return CheckpointerCallback(save_interval=run.keep_every, ephemeral_save_interval=ephemeral,
+                                max_checkpoints=None, save_async=gpu)
 
 
 def _data_parallel(run: RunRecord):

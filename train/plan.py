@@ -59,7 +59,8 @@ def locked_mixture(mf: ManifestFile) -> Lock:
 def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, steps: int | None = None,
              tokens: int | None = None, nproc: int | None = None, nnodes: int = 1, out: str | None = None,
              checkpoint_interval: int = 100, wandb_project: str | None = None, prepare: bool = True,
-             progress: bool = True, device: str = "auto", dp: str | None = None) -> RunRecord:
+             progress: bool = True, device: str = "auto", dp: str | None = None,
+             keep_every: int | None = None) -> RunRecord:
     """A RunRecord for the manifest, checked against its lock and token files (a dry run prepares nothing)."""
     settings = get_preset(preset)
     if steps is not None and tokens is not None:
@@ -80,7 +81,7 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
         lock_digest=lock.lock_digest if lock else "not resolved", shards_digest=mat.digest, preset=settings,
         seed=seed, paths=mat.paths(), label_mask_paths=mat.label_mask_paths(), dtype=mat.dtype,
         eos_id=tok.eos_id, pad_id=tok.pad_id, vocab_size=tok.vocab_size, tokenizer=mf.manifest.tokenizer,
-        steps=steps, tokens=tokens, device=device, nproc=nproc, nnodes=nnodes, dp=dp,
+        steps=steps, tokens=tokens, device=device, nproc=nproc, nnodes=nnodes, dp=dp, keep_every=keep_every,
         checkpoint_interval=checkpoint_interval, wandb_project=wandb_project, progress=progress,
     )
     if not prepare:

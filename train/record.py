@@ -50,6 +50,7 @@ class RunRecord(Record):
     nnodes: int = 1
     dp: str | None = None  # data parallel: fsdp | hsdp | ddp, or None for one process
     checkpoint_interval: int = 100
+    keep_every: int | None = None  # checkpoints every this many steps are kept for good; None: the newest 3
     wandb_project: str | None = None
     progress: bool = True
 

@@ -26,6 +26,7 @@ def train(
     dp: Annotated[str | None, typer.Option(help="Data parallel layout: fsdp, hsdp (FSDP inside a node, replicas across nodes) or ddp. Default: hsdp across GPU nodes, fsdp on one, ddp for several CPU processes.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<manifest>-<preset>-s<seed>); with 'sweep', the folder of runs.")] = None,
     checkpoint_interval: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 100,
+    keep_every: Annotated[int | None, typer.Option(help="Keep every N steps' checkpoint for good (for training dynamics); the others are temporary. Default: OLMo-core keeps the newest 3.")] = None,
     wandb_project: Annotated[str | None, typer.Option(help="Also log to this Weights & Biases project.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and parameter count; train nothing.")] = False,
     wait: Annotated[bool, typer.Option(help="If another trainer is using the run folder, wait for it instead of stopping.")] = False,
@@ -44,7 +45,7 @@ def train(
     from toxmix.train.jobs import train as run_train
 
     shared = dict(preset=preset, steps=steps, tokens=tokens, nproc=nproc, checkpoint_interval=checkpoint_interval,
-                  wandb_project=wandb_project, dry_run=dry_run, wait=wait, device=device, dp=dp)
+                  wandb_project=wandb_project, dry_run=dry_run, wait=wait, device=device, dp=dp, keep_every=keep_every)
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
