@@ -46,7 +46,8 @@ def _hwm_mb() -> int:
 def test_a_runaway_query_is_stopped_in_the_command_and_in_python(demo_corpus):
     code, err, peak = _run("sql", "-c", demo_corpus, "--timeout", "5", "--memory-limit", "200MB", RUNAWAY)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "memory" in err, err
-    assert peak < 1500, peak  # was 17.4 GB resident before it was stopped
+    # the bound: the memory limit + 1 GiB + what the process held at the start, overshot by at most one 50 ms poll
+    assert peak < 2000, peak  # was 17.4 GB resident before it was stopped
     code, err, _ = _run("sql", "-c", demo_corpus, "--timeout", "2", "SELECT sum(range) FROM range(100000000000)")
     assert code == 2 and "query stopped after 2 s" in err and len(err.strip().splitlines()) == 1, err
     before = _hwm_mb()
@@ -61,7 +62,7 @@ def test_a_runaway_predicate_stops_resolve_and_validate_in_one_line(tmp_path, de
     for verb in ("validate", "resolve"):
         code, err, peak = _run("manifest", verb, path, "--memory-limit", "300MB")
         assert code == 2 and len(err.strip().splitlines()) == 1 and "memory" in err, (verb, err)
-        assert peak < 1700, (verb, peak)
+        assert peak < 2100, (verb, peak)  # 300 MB + 1 GiB + the process's start, as above
     assert not path.with_name("runaway.lock.json").exists()
     assert not list((demo_corpus / "locks").glob("mixture-runaway*")) and not any((demo_corpus / "spill").glob("*"))
 
