@@ -1,6 +1,7 @@
 """Shared fixtures: the shared data folder, a small trained fastText model, and CLI helpers."""
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,21 @@ def probe_run(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("p") / "run"
     assert run_cli("probe", tiny_model, "--data", "toxigen", "--out", out, "--batch-size", "64") == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real two-node Slurm on this machine (tests/slurm_cluster.py), its clients pointed at it while it runs."""
+    from slurm_cluster import SlurmCluster
+
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    before = os.environ.get("SLURM_CONF")
+    os.environ.update(cluster.env)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before

@@ -1,8 +1,8 @@
-"""ingest, tag and materialize on Slurm (datatrove's real submission path, with a stand-in sbatch) and on a local
+"""ingest, tag and materialize on a real Slurm (two nodes on this machine: tests/slurm_cluster.py) and on a local
 Ray instance give the same bytes as local runs."""
 
 import json
-import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,6 @@ from toxmix.mixer.corpus.ingest import IngestConfig, ingest
 from toxmix.mixer.corpus.tag import tag
 from toxmix.mixer.manifest.lockfile import read_lock
 from toxmix.mixer.manifest.materialize import materialize
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _write_inputs(folder: Path) -> Path:
@@ -55,36 +53,29 @@ def local_run(tmp_path_factory, inputs, fasttext_model):
     return corpus, read_lock(root / "mix.lock.json")
 
 
-@pytest.fixture
-def fake_slurm(tmp_path, monkeypatch) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("sbatch", "srun", "scontrol"):
-        (bin_dir / tool).symlink_to(FIXTURES / f"fake_{tool}.py")
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_SLURM_DIR", str(tmp_path / "slurm"))
-    return tmp_path / "slurm"
-
-
 def _tokens(lock) -> dict[str, str]:
     return {s.path: s.sha256 for s in lock.materialized.shards}
 
 
-def test_the_three_stages_on_slurm_give_the_local_bytes(tmp_path, inputs, fasttext_model, local_run, fake_slurm,
-                                                        capsys):
+SLURM = ("--executor", "slurm", "--slurm-partition", "cpu", "--workers", "2")
+
+
+def test_the_three_stages_on_slurm_give_the_local_bytes(tmp_path, inputs, fasttext_model, local_run, slurm, capsys):
+    """On a real Slurm (two nodes on this machine): each stage submits its jobs and returns; they run there."""
     ref_corpus, ref_lock = local_run
     corpus = tmp_path / "corpus"
-    slurm = ("--executor", "slurm", "--slurm-partition", "cpu", "--workers", "2")
-    assert run_cli("ingest", "s", inputs, "-c", corpus, *slurm) == 0
+    assert run_cli("ingest", "s", inputs, "-c", corpus, *SLURM) == 0
     assert "submitted 3 ingest tasks to slurm" in capsys.readouterr().out
-    assert run_cli("tag", "-c", corpus, "-s", f"fasttext:{fasttext_model},name=tox", *slurm) == 0
-    assert run_cli("manifest", "materialize", _manifest(tmp_path, corpus), *slurm) == 0
+    slurm.wait()
+    assert run_cli("tag", "-c", corpus, "-s", f"fasttext:{fasttext_model},name=tox", *SLURM) == 0
+    slurm.wait()
+    assert run_cli("manifest", "materialize", _manifest(tmp_path, corpus), *SLURM) == 0
     assert "submitted 3 materialize tasks to slurm" in capsys.readouterr().out
+    slurm.wait()
     assert _store(corpus) == _store(ref_corpus)
     lock = read_lock(tmp_path / "mix.lock.json")
     assert len(lock.materialized.shards) == 3 and _tokens(lock) == _tokens(ref_lock)
     assert lock.materialized.digest == ref_lock.materialized.digest
-    assert not (fake_slurm / "failed").exists()
     # each stage was an array job, then the one job that completes its output; materialize gathers first
     scripts = sorted((corpus / "logs").rglob("launch_script.slurm"))
     assert len(scripts) == 7 and sum(p.parent.name == "then" for p in scripts) == 3
@@ -93,16 +84,24 @@ def test_the_three_stages_on_slurm_give_the_local_bytes(tmp_path, inputs, fastte
     assert "#SBATCH --partition=cpu" in scripts[0].read_text()
 
 
-def test_a_lost_slurm_task_holds_the_source_back_until_a_rerun_redoes_it(tmp_path, inputs, local_run, fake_slurm,
-                                                                         monkeypatch):
+def test_a_task_cancelled_mid_run_holds_the_source_back_until_the_same_command_redoes_it(tmp_path, inputs,
+                                                                                       local_run, slurm):
     corpus = tmp_path / "corpus"
-    slurm = ("--executor", "slurm", "--slurm-partition", "cpu")
-    monkeypatch.setenv("FAKE_SLURM_LOSE", "toxmix-ingest-s:2")
-    assert run_cli("ingest", "s", inputs, "-c", corpus, *slurm) == 0
-    assert not (corpus / "meta" / "sources" / "s.json").exists()  # the publishing job waits on every task
+    assert run_cli("ingest", "s", inputs, "-c", corpus, *SLURM) == 0
+    # scancel one array task while it runs, as a preemption or a lost node would end it
+    deadline = time.monotonic() + 120
+    while not (running := [j for j in slurm.run("squeue", "-h", "-t", "R", "-o", "%i %j").splitlines()
+                           if j.endswith("toxmix-ingest-s") and "_2" in j.split()[0]]):
+        assert time.monotonic() < deadline, slurm.run("squeue")
+        time.sleep(0.05)
+    task = running[0].split()[0]
+    slurm.run("scancel", task)
+    slurm.wait()
+    assert slurm.job(task)["JobState"] == "CANCELLED"
+    assert not (corpus / "meta" / "sources" / "s.json").exists()  # the publishing job never runs
     assert len(list((corpus / "logs" / "ingest" / "s" / "completions").iterdir())) == 2
-    monkeypatch.delenv("FAKE_SLURM_LOSE")
-    assert run_cli("ingest", "s", inputs, "-c", corpus, *slurm) == 0
+    assert run_cli("ingest", "s", inputs, "-c", corpus, *SLURM) == 0
+    slurm.wait()
     assert _store(corpus) == {k: v for k, v in _store(local_run[0]).items() if "tox" not in k}
     assert json.loads((corpus / "logs" / "ingest" / "s" / "ranks_to_run.json").read_text()) == [2]  # only it again
 

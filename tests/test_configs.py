@@ -80,6 +80,12 @@ def test_train_stage(tmp_path, capsys):
     _same(capsys, ["train", "m.yaml", "--preset", "olmo7b"],
           lambda: TrainConfig(manifest="m.yaml", preset="olmo7b"), "unknown preset 'olmo7b'")
     _same(capsys, ["train", "sweep", tmp_path], lambda: SweepConfig(folder=tmp_path), "no manifests")
+    _same(capsys, ["train", "m.yaml", "--slurm-time", "1 day"],
+          lambda: TrainConfig(manifest="m.yaml", slurm_time="1 day"), "--slurm-time '1 day'")
+    _same(capsys, ["train", "m.yaml", "--cpus-per-task", "4"],
+          lambda: TrainConfig(manifest="m.yaml", cpus_per_task=4), "add --nnodes N")
+    _same(capsys, ["train", "m.yaml", "--batch-sequences", "0"],
+          lambda: TrainConfig(manifest="m.yaml", batch_sequences=0), "--batch-sequences 0")
 
 
 def test_probe_stage(tmp_path, capsys):

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from toxmix.train.launch import launch
 from toxmix.train.olmo import olmo_core_configs
 from toxmix.train.plan import plan_run
 from toxmix.train.presets import PRESETS, get_preset, model_config, padded_vocab_size
-from toxmix.train.record import MetricRow, RunRecord, read_metrics
+from toxmix.train.record import MetricRow, RunRecord, checkpoint_steps, read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +156,7 @@ def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
     out = tmp_path / "multi"
     assert run_cli("train", mixture, "--preset", "small", "--nnodes", "2", "--nproc", "1", "--out", out) == 0
     script = (out / "slurm.sbatch").read_text()
-    assert "#SBATCH --nodes=2" in script and "#SBATCH --exclusive" in script and "node.sh" in script
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --exclusive" in script and "toxmix.train.slurm_job" in script
     assert "MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))" in script
     assert '--node-rank="$SLURM_NODEID"' in (out / "node.sh").read_text()
     assert "--node-rank=<NODE_RANK>" in capsys.readouterr().out
@@ -162,27 +164,63 @@ def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
     assert RunRecord.load(out).device == "cuda" and RunRecord.load(out).dp == "hsdp"
 
 
-def test_two_nodes_from_the_node_script_train_as_one_process(tmp_path, mixture):
-    """node.sh run twice, as srun would on two nodes (SLURM_NODEID 0 and 1): each torchrun agent gets its own node
-    rank (every node used to get --node-rank=0), they meet, and the loss curve is a single process's."""
-    import socket
+def _wait_for_step(run_dir: Path, step: int, after: float, timeout: float = 300) -> int:
+    """Until metrics.jsonl, written after `after`, reaches `step`; the step it reached."""
+    deadline = time.monotonic() + timeout
+    path = run_dir / "metrics.jsonl"
+    while time.monotonic() < deadline:
+        if path.is_file() and path.stat().st_mtime > after:
+            rows = read_metrics(path)
+            if rows and rows[-1].step >= step:
+                return rows[-1].step
+        time.sleep(0.1)
+    raise TimeoutError(f"{path} did not reach step {step}")
 
+
+def test_two_nodes_on_slurm_train_as_one_process_and_resume_after_a_warning_and_a_requeue(tmp_path, mixture, slurm,
+                                                                                       monkeypatch):
+    """`sbatch RUN/slurm.sbatch` on a real two-node Slurm: each node's torchrun agent gets its own rank (every node
+    used to get --node-rank=0) and the loss curve is one process's; Slurm's time-limit warning (USR1 to the batch
+    step) checkpoints, stops and requeues the job, and an operator's `scontrol requeue` resumes from the newest
+    checkpoint, neither losing nor repeating a step."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "two"
     assert run_cli("train", mixture, "--preset", "tiny", "--nnodes", "2", "--nproc", "1", "--device", "cpu",
-                   "--steps", "4", "--checkpoint-interval", "4", "--seed", "6", "--out", tmp_path / "two") == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-    nodes = [subprocess.Popen(["bash", str(tmp_path / "two" / "node.sh")], env={**env, "SLURM_NODEID": str(rank)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
-    said = [n.communicate(timeout=300)[0] for n in nodes]
-    assert all(n.returncode == 0 for n in nodes), [s[-1500:] for s in said]
-    one = plan_run(mixture, "tiny", seed=6, steps=4, checkpoint_interval=4, out=str(tmp_path / "one"),
+                   "--steps", "40", "--checkpoint-interval", "5", "--seed", "6", "--out", out,
+                   "--cpus-per-task", "1", "--slurm-partition", "cpu", "--slurm-time", "30") == 0
+    script = (out / "slurm.sbatch").read_text()
+    assert "#SBATCH --requeue" in script and "#SBATCH --signal=B:USR1@120" in script
+    job = slurm.run("sbatch", "--parsable", str(out / "slurm.sbatch")).strip()
+    start = time.time()
+    _wait_for_step(out, 3, start)
+    slurm.run("scancel", "--batch", "--signal=USR1", job)  # what Slurm sends 120 s before --time runs out
+    deadline = time.monotonic() + 120
+    while slurm.job(job).get("Restarts") != "1":
+        assert time.monotonic() < deadline, slurm.job(job)
+        time.sleep(0.2)
+    stopped = RunRecord.load(out)
+    first_stop = checkpoint_steps(stopped.checkpoints)[-1][0]
+    assert 3 <= first_stop < 40
+    reached = _wait_for_step(out, first_stop + 4, time.time())
+    slurm.run("scontrol", "requeue", job)  # an operator's requeue, or a preemption: killed, then started again
+    slurm.wait(600)
+    info = slurm.job(job)
+    assert (info["JobState"], info["Restarts"]) == ("COMPLETED", "2"), info
+    log = (out / f"slurm-{job}.out").read_text()
+    assert log.count("node 0 of 2 (") == 3 and log.count("node 1 of 2 (") == 3, log[-3000:]
+    assert f"checkpointed at step {first_stop}; requeueing" in log
+    resumed = [int(m) for m in re.findall(r"resumed from the step (\d+) checkpoint", log)]
+    # the requeue's SIGTERM checkpoints too (OLMo-core cancels the run) when the ranks agree before Slurm kills them;
+    # otherwise the newest interval checkpoint is where it resumes
+    assert resumed[0] == first_stop, resumed
+    assert first_stop < resumed[1] < 40 and (resumed[1] >= reached or resumed[1] % 5 == 0), (resumed, reached)
+    one = plan_run(mixture, "tiny", seed=6, steps=40, checkpoint_interval=40, out=str(tmp_path / "one"),
                    progress=False)
     one.save()
     assert launch(one) == 0
-    two = RunRecord.load(tmp_path / "two")
+    two = RunRecord.load(out)
     assert (two.nnodes, two.dp, two.device) == (2, "ddp", "cpu")
+    assert [r.step for r in _metrics(two)] == list(range(1, 41))
     np.testing.assert_allclose([r.loss for r in _metrics(two)], [r.loss for r in _metrics(one)], rtol=0, atol=1e-4)
 
 
@@ -353,3 +391,36 @@ def test_keep_every_keeps_those_checkpoints_for_good(tmp_path, mixture, capsys):
     assert run_cli("train", mixture, "--preset", "olmo1-1b", "--nnodes", "2", "--nproc", "8", "--keep-every", "1000",
                    "--dry-run", "--out", tmp_path / "plan") == 0
     assert "every 1000 steps' kept for good" in capsys.readouterr().out
+
+
+def test_the_gpu_check_script_passes_its_checks_in_smoke_mode_and_leaves_nothing(tmp_path):
+    """benchmarks/gpu_check_olmo1b.py --smoke: the script a GPU session runs, end to end on this CPU (tiny preset):
+    mixture from the shared data, toxmix train stopped half-way and resumed, export, generation; exit 0."""
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check_olmo1b.py"
+    env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, str(script), "--smoke"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(("PASS", "FAIL"))]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [ln.split()[:2] for ln in lines] == [["PASS", c] for c in
+                                                 ("loss", "throughput", "resume", "export", "generate")], lines
+    assert "5/5 checks passed" in done.stdout
+    assert not list(tmp_path.glob("gpu-check-*"))  # its work folder is removed (torch keeps its inductor cache)
+
+
+def test_compile_flash_attention_and_batch_reach_olmo_core(tmp_path, mixture, capsys):
+    """--compile, --flash-attn and --batch-sequences are in the plan and in the OLMo-core configs it builds; on a
+    CPU, where OLMo-core would skip compiling silently, they are refused."""
+    out = tmp_path / "gpu"
+    assert run_cli("train", mixture, "--preset", "olmo1-1b", "--nnodes", "2", "--nproc", "8", "--compile",
+                   "--flash-attn", "--batch-sequences", "32", "--out", out) == 0
+    run = RunRecord.load(out)
+    cfgs = olmo_core_configs(run)
+    assert cfgs.train_module.compile_model and run.preset.global_batch_sequences == 32
+    assert cfgs.model.block.sequence_mixer.backend == "flash_2"
+    assert cfgs.train_module.rank_microbatch_size == 2 * 2048  # 32 sequences over 16 GPUs: 2 each, one pass
+    assert olmo_core_configs(plan_run(mixture, "tiny", out=str(tmp_path / "t"))).model.block.sequence_mixer.backend \
+        == "torch"
+    capsys.readouterr()
+    assert run_cli("train", mixture, "--preset", "tiny", "--compile", "--device", "cpu", "--out", tmp_path / "c") == 2
+    assert "--compile is for GPU runs" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Trainer callbacks: metrics to JSONL (rewound on resume), and a progress bar."""
+"""Trainer callbacks: metrics to JSONL (rewound on resume), a progress bar, and stopping when asked."""
 
 import json
 import sys
@@ -76,3 +76,19 @@ class ProgressCallback(Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+@dataclass
+class StopWhenAsked(Callback):
+    """Checkpoint and stop once the file at `path` exists (OLMo-core's cancel: every rank stops at the same step,
+    and the checkpointer saves that step); the file is removed when training starts."""
+
+    path: str = "stop-requested"
+
+    def pre_train(self):
+        if get_rank() == 0:
+            Path(self.path).unlink(missing_ok=True)
+
+    def post_step(self):
+        if Path(self.path).exists():
+            self.trainer.cancel_run(f"stop requested ({self.path})")

@@ -29,7 +29,9 @@ def train(run) -> None:
     """Train, resuming from the newest checkpoint in the run directory if there is one."""
     trainer = build_trainer(run)
     trainer.maybe_load_checkpoint(str(run.checkpoints))
-    if trainer.global_step > 0:
+    from olmo_core.distributed.utils import get_rank
+
+    if trainer.global_step > 0 and get_rank() == 0:
         print(f"resumed from the step {trainer.global_step} checkpoint in {run.checkpoints}", flush=True)
     trainer.fit()
 
@@ -45,6 +47,15 @@ def main(run_dir: str) -> None:
     if run.device == "cuda" and not torch.cuda.is_available():
         sys.exit(f"error: run {run.name} was planned for GPUs, and this node ({os.uname().nodename}) has none "
                  "visible; run it where GPUs are (the Slurm job's nodes), or plan it again with --device cpu")
+    if run.attention != "torch":
+        from olmo_core.nn.attention import AttentionBackendName
+
+        try:
+            AttentionBackendName(run.attention).assert_supported()
+        except RuntimeError:
+            sys.exit(f"error: run {run.name} uses --flash-attn, and this node ({os.uname().nodename}) cannot import "
+                     "flash-attn: pip install flash-attn --no-build-isolation on the training nodes, or plan the run "
+                     "again without --flash-attn")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or run.device == "cuda"
     backend = "cpu:gloo,cuda:nccl" if run.device == "cuda" else "gloo"
     if run.device == "cpu":

@@ -19,23 +19,23 @@ from toxmix.train.record import RunRecord
 Positive = Annotated[int, Field(ge=1)]
 
 
-class TrainConfig(Config):
-    """One run: a manifest, a preset, a seed and how long; where it goes and how it is launched."""
+SLURM_TIME = r"^(\d+-)?\d+(:\d{2}){0,2}$"  # minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM:SS as sbatch reads --time
 
-    FLAGS: ClassVar[dict[str, str]] = {"manifest": "MANIFEST"}
 
-    manifest: str
+class RunOptions(Config):
+    """What one run and a sweep's runs share: the preset, how long, the layout, checkpoints, speed-ups."""
+
     preset: str = "tiny"
-    seed: int = 0
     steps: Positive | None = None
     tokens: Positive | None = None
+    batch_sequences: Positive | None = None
     nproc: Positive | None = None
-    nnodes: Positive = 1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dp: Literal["fsdp", "hsdp", "ddp"] | None = None
-    out: Path | None = None
     checkpoint_interval: Positive = 100
     keep_every: Positive | None = None
+    compile: bool = False
+    flash_attn: bool = False
     wandb_project: str | None = None
     dry_run: bool = False
     wait: bool = False
@@ -47,25 +47,34 @@ class TrainConfig(Config):
             get_preset(self.preset)  # its error lists the presets
 
 
-class SweepConfig(Config):
+class TrainConfig(RunOptions):
+    """One run: a manifest, a seed, where it goes, and (on several nodes) the Slurm job that trains it."""
+
+    FLAGS: ClassVar[dict[str, str]] = {"manifest": "MANIFEST"}
+
+    manifest: str
+    seed: int = 0
+    nnodes: Positive = 1
+    out: Path | None = None
+    slurm_partition: str | None = None
+    slurm_time: Annotated[str, Field(pattern=SLURM_TIME)] = "24:00:00"
+    cpus_per_task: Positive | None = None
+
+    def check(self) -> None:
+        super().check()
+        if self.nnodes == 1 and (self.slurm_partition or self.cpus_per_task):
+            raise ToxmixError("--slurm-partition and --cpus-per-task set up the Slurm job of a multi-node run; "
+                              "add --nnodes N (N > 1), or drop them to train here")
+
+
+class SweepConfig(RunOptions):
     """A folder of manifests (template.yaml aside), each trained with each seed, the runs under `out`."""
 
     FLAGS: ClassVar[dict[str, str]] = {"folder": "FOLDER", "out": "--out"}
 
     folder: Path
     seeds: Annotated[tuple[int, ...], Field(min_length=1)] = (0,)
-    preset: str = "tiny"
-    steps: Positive | None = None
-    tokens: Positive | None = None
-    nproc: Positive | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dp: Literal["fsdp", "hsdp", "ddp"] | None = None
     out: Path = Path("runs")
-    checkpoint_interval: Positive = 100
-    keep_every: Positive | None = None
-    wandb_project: str | None = None
-    dry_run: bool = False
-    wait: bool = False
 
     def check(self) -> None:
         self.manifests()
@@ -96,7 +105,8 @@ def plan(cfg: TrainConfig) -> RunRecord:
     return plan_run(cfg.manifest, cfg.preset, seed=cfg.seed, steps=cfg.steps, tokens=cfg.tokens, nproc=cfg.nproc,
                     nnodes=cfg.nnodes, out=str(cfg.out) if cfg.out else None,
                     checkpoint_interval=cfg.checkpoint_interval, wandb_project=cfg.wandb_project,
-                    prepare=not cfg.dry_run, device=cfg.device, dp=cfg.dp, keep_every=cfg.keep_every)
+                    prepare=not cfg.dry_run, device=cfg.device, dp=cfg.dp, keep_every=cfg.keep_every,
+                    compile=cfg.compile, flash_attn=cfg.flash_attn, batch_sequences=cfg.batch_sequences)
 
 
 @dataclass
@@ -115,7 +125,7 @@ class Outcome:
 def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None) -> Outcome:
     """Plan the run; under the run folder's one-writer lock, save its record and train it (one node), or write
     its Slurm script (several nodes); record it in the registry beside the run folder. A dry run only plans."""
-    from toxmix.train.launch import launch, run_writer, write_cluster_scripts
+    from toxmix.train.launch import SlurmJob, launch, run_writer, write_cluster_scripts
     from toxmix.train.registry import record_run
 
     run = plan(cfg)
@@ -124,7 +134,8 @@ def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None)
     with run_writer(run.run_dir, cfg.wait):
         run.save()
         if run.nnodes > 1:
-            return Outcome(run, script=write_cluster_scripts(run))
+            return Outcome(run, script=write_cluster_scripts(run, SlurmJob(
+                partition=cfg.slurm_partition, time=cfg.slurm_time, cpus_per_task=cfg.cpus_per_task)))
         if on_start:
             on_start(run)
         outcome = Outcome(run, code=launch(run))

@@ -5,6 +5,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from toxmix.core.locks import one_writer
@@ -28,10 +29,10 @@ SLURM_SCRIPT = "slurm.sbatch"
 
 
 def node_script(run: RunRecord) -> str:
-    """What every node of a multi-node run executes (srun starts one per node): check that this node sees the run
-    folder and the token files, then torchrun with this node's rank. Its own file, so `$SLURM_NODEID` is read on
-    each node, never expanded once by the batch script."""
-    needed = " ".join(shlex.quote(p) for p in [str(Path(run.run_dir) / "run.json"), *run.paths])
+    """What every node of a multi-node run executes (srun starts one per node): check that this node sees the
+    Python environment, the run folder and the token files, then torchrun with this node's rank. Its own file, so
+    `$SLURM_NODEID` is read on each node, never expanded once by the batch script."""
+    needed = " ".join(shlex.quote(p) for p in [sys.executable, str(Path(run.run_dir) / "run.json"), *run.paths])
     launch = shlex.join(torchrun_command(run, "@RANK@", "@ADDR@", "@PORT@"))
     launch = (launch.replace("--node-rank=@RANK@", '--node-rank="$SLURM_NODEID"')
               .replace("--master-addr=@ADDR@", '--master-addr="$MASTER_ADDR"')
@@ -39,43 +40,68 @@ def node_script(run: RunRecord) -> str:
     return f"""#!/bin/bash
 # One node of {run.name}: written by 'toxmix train --nnodes {run.nnodes}', run by srun from {SLURM_SCRIPT}.
 set -euo pipefail
-shared="the run folder and the token files must be on a filesystem every node sees"
+shared="the Python environment, the run folder and the token files must be on a filesystem every node sees"
 for f in {needed}; do
   [ -r "$f" ] || {{ echo "node $SLURM_NODEID ($(hostname)) cannot read $f: $shared" >&2; exit 2; }}
 done
 export OLMO_SHARED_FS=1  # checked above: every node sees the run folder, so OLMo-core may checkpoint into it
 export OMP_NUM_THREADS="${{OMP_NUM_THREADS:-8}}"
+echo "node $SLURM_NODEID of {run.nnodes} ($(hostname)): --node-rank=$SLURM_NODEID, rendezvous $MASTER_ADDR:$MASTER_PORT"
 exec {launch}
 """
 
 
-def slurm_script(run: RunRecord, time_limit: str = "24:00:00", cpus_per_node: int = 16) -> str:
-    """The sbatch script of a multi-node run: whole nodes, one srun task per node running `node.sh`, the
-    rendezvous port derived from the job id (two jobs on one node never collide)."""
+@dataclass(frozen=True)
+class SlurmJob:
+    """The sbatch settings of a multi-node run: partition (the cluster's default when None), time limit, and CPUs
+    per node's task (default 8 per process: the data loader and OpenMP threads of each rank)."""
+
+    partition: str | None = None
+    time: str = "24:00:00"
+    cpus_per_task: int | None = None
+
+
+# Slurm's warning before the time limit: enough for the ranks to agree on a stop (every 5 steps) and save
+WARNING_SECONDS = 120
+
+
+def slurm_script(run: RunRecord, job: SlurmJob = SlurmJob()) -> str:
+    """The sbatch script of a multi-node run: whole nodes, requeued when preempted or near its time limit, the
+    rendezvous port derived from the job id (two jobs on one node never collide). Its one command is the batch
+    step (`toxmix.train.slurm_job`), which holds the run folder's lock and starts `node.sh` on every node."""
     gpus = f"#SBATCH --gpus-per-node={run.nproc}\n" if run.device == "cuda" else ""
+    partition = f"#SBATCH --partition={job.partition}\n" if job.partition else ""
+    cpus = job.cpus_per_task or 8 * run.nproc
+    batch = shlex.join([sys.executable, "-m", "toxmix.train.slurm_job", run.run_dir])
     return f"""#!/bin/bash
 #SBATCH --job-name={run.name}
-#SBATCH --nodes={run.nnodes}
+{partition}#SBATCH --nodes={run.nnodes}
 #SBATCH --ntasks-per-node=1
-#SBATCH --cpus-per-task={cpus_per_node}
+#SBATCH --cpus-per-task={cpus}
 {gpus}#SBATCH --exclusive
-#SBATCH --time={time_limit}
+#SBATCH --time={job.time}
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@{WARNING_SECONDS}
+#SBATCH --open-mode=append
 #SBATCH --output={run.run_dir}/slurm-%j.out
+# Written by 'toxmix train --nnodes {run.nnodes}'. {WARNING_SECONDS} s before the time limit Slurm sends USR1 to the
+# batch step: the trainers checkpoint and stop, and the job requeues itself; a requeued or preempted job resumes
+# from the newest checkpoint.
 set -euo pipefail
 export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
 cd {shlex.quote(str(Path.cwd()))}
-srun --kill-on-bad-exit=1 bash {shlex.quote(str(Path(run.run_dir) / NODE_SCRIPT))}
+exec {batch}
 """
 
 
-def write_cluster_scripts(run: RunRecord) -> Path:
+def write_cluster_scripts(run: RunRecord, job: SlurmJob = SlurmJob()) -> Path:
     """Write RUN/node.sh and RUN/slurm.sbatch; return the sbatch script."""
     node = Path(run.run_dir) / NODE_SCRIPT
     node.write_text(node_script(run))
     node.chmod(0o755)
     script = Path(run.run_dir) / SLURM_SCRIPT
-    script.write_text(slurm_script(run))
+    script.write_text(slurm_script(run, job))
     return script
 
 

@@ -27,6 +27,16 @@ class OlmoCoreConfigs:
     trainer: TrainerConfig
 
 
+# ranks agree on a stop (SIGTERM, or a stop request) every this many steps: a 1B step on 16 GPUs takes ~5 s, and
+# Slurm's warning comes 120 s before the end
+CANCEL_CHECK_INTERVAL = 5
+
+
+def stop_request(run: RunRecord) -> Path:
+    """The file that asks a running trainer to checkpoint and stop (written by the Slurm job on its time warning)."""
+    return Path(run.run_dir) / "stop-requested"
+
+
 def with_overrides(preset: Preset, steps: int | None) -> Preset:
     """Clamp warm-up to a tenth of a short run, so CPU runs reach their peak learning rate."""
     if steps is not None and preset.warmup_steps > steps // 10:
@@ -43,7 +53,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
     from olmo_core.train.callbacks import ConsoleLoggerCallback
     from olmo_core.train.train_module import TransformerTrainModuleConfig
 
-    from toxmix.train.callbacks import JsonlMetricsCallback, ProgressCallback
+    from toxmix.train.callbacks import JsonlMetricsCallback, ProgressCallback, StopWhenAsked
 
     p = run.preset
     tokenizer = TokenizerConfig(vocab_size=run.vocab_size, eos_token_id=run.eos_id, pad_token_id=run.pad_id)
@@ -64,6 +74,7 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
                                 warmup_min_lr=p.warmup_start_fraction * p.lr),
         max_grad_norm=p.max_grad_norm,
         dp_config=_data_parallel(run),
+        compile_model=run.compile,
     )
     if run.steps:
         duration = Duration.steps(run.steps)
@@ -73,7 +84,8 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
         duration = Duration.epochs(1)
     trainer = TrainerConfig(
         save_folder=str(run.checkpoints), save_overwrite=True, max_duration=duration,
-        metrics_collect_interval=1 if not gpu else 10, cancel_check_interval=50, device="cuda" if gpu else "cpu",
+        metrics_collect_interval=1 if not gpu else 10, cancel_check_interval=CANCEL_CHECK_INTERVAL,
+        device="cuda" if gpu else "cpu",
     ).with_callback("checkpointer", _checkpointer(run, gpu))
     trainer = trainer.with_callback("console_logger", ConsoleLoggerCallback(log_interval=10 ** 9))
     trainer = trainer.with_callback("jsonl_metrics", JsonlMetricsCallback(path=str(run.metrics_file)))
@@ -82,7 +94,9 @@ def olmo_core_configs(run: RunRecord) -> OlmoCoreConfigs:
         from olmo_core.train.callbacks import WandBCallback
 
         trainer = trainer.with_callback("wandb", WandBCallback(name=run.name, project=run.wandb_project))
-    return OlmoCoreConfigs(model=model_config(p, run.padded_vocab_size), dataset=dataset, data_loader=data_loader,
+    trainer = trainer.with_callback("stop_when_asked", StopWhenAsked(path=str(stop_request(run))))
+    model = model_config(p, run.padded_vocab_size, run.attention)
+    return OlmoCoreConfigs(model=model, dataset=dataset, data_loader=data_loader,
                            train_module=train_module, trainer=trainer)
 
 

@@ -60,9 +60,14 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
              tokens: int | None = None, nproc: int | None = None, nnodes: int = 1, out: str | None = None,
              checkpoint_interval: int = 100, wandb_project: str | None = None, prepare: bool = True,
              progress: bool = True, device: str = "auto", dp: str | None = None,
-             keep_every: int | None = None) -> RunRecord:
+             keep_every: int | None = None, compile: bool = False, flash_attn: bool = False,
+             batch_sequences: int | None = None) -> RunRecord:
     """A RunRecord for the manifest, checked against its lock and token files (a dry run prepares nothing)."""
     settings = get_preset(preset)
+    if batch_sequences is not None:  # a smaller global batch for fewer GPUs or a quick check; the rest as the preset
+        settings = settings.model_copy(update={
+            "global_batch_sequences": batch_sequences,
+            "rank_microbatch_sequences": min(settings.rank_microbatch_sequences, batch_sequences)})
     if steps is not None and tokens is not None:
         raise ToxmixError("give --steps or --tokens, not both")
     if (steps is not None and steps <= 0) or (tokens is not None and tokens <= 0):
@@ -74,6 +79,9 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
     mat = lock.materialized if lock and lock.materialized else Materialized(
         dir="", dtype="uint16", shards=[], tokens=0, digest="not materialized")
     device, nproc, dp = job_layout(device, nproc, nnodes, dp)
+    if device == "cpu" and (compile or flash_attn):  # OLMo-core compiles only with CUDA; flash-attn is CUDA-only
+        raise ToxmixError(f"{'--compile' if compile else '--flash-attn'} is for GPU runs, and this run trains on the "
+                          "CPU (no GPU visible here); drop it, or plan with --device cuda or --nnodes N for a GPU job")
     name = f"{mf.name}-{preset}-s{seed}"
     run_dir = Path(out) if out else Path("runs") / name
     run = RunRecord(
@@ -83,6 +91,7 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
         eos_id=tok.eos_id, pad_id=tok.pad_id, vocab_size=tok.vocab_size, tokenizer=mf.manifest.tokenizer,
         steps=steps, tokens=tokens, device=device, nproc=nproc, nnodes=nnodes, dp=dp, keep_every=keep_every,
         checkpoint_interval=checkpoint_interval, wandb_project=wandb_project, progress=progress,
+        compile=compile, attention="flash_2" if flash_attn else "torch",
     )
     if not prepare:
         return run
@@ -90,7 +99,9 @@ def plan_run(manifest: str | Path | ManifestFile, preset: str, seed: int = 0, st
     run.check_fits()
     if (run_dir / "run.json").is_file():
         before = RunRecord.load(run_dir)
-        if (before.lock_digest, before.shards_digest, before.preset.name, before.seed) != (
-                run.lock_digest, run.shards_digest, preset, seed):
-            raise ToxmixError(f"{run_dir} holds another run (different mixture, preset or seed); pass a new --out")
+        if (before.lock_digest, before.shards_digest, before.preset.name, before.seed,
+                before.preset.global_batch_sequences) != (
+                run.lock_digest, run.shards_digest, preset, seed, settings.global_batch_sequences):
+            raise ToxmixError(f"{run_dir} holds another run (different mixture, preset, seed or batch); pass a new "
+                              "--out")
     return run

@@ -71,9 +71,10 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def model_config(preset: Preset, vocab_size: int):
-    """The OLMo-core TransformerConfig of a preset for a (padded) vocabulary size."""
-    from olmo_core.nn.attention import AttentionConfig
+def model_config(preset: Preset, vocab_size: int, attention: str = "torch"):
+    """The OLMo-core TransformerConfig of a preset for a (padded) vocabulary size, with the attention kernels named
+    (`torch`: PyTorch's SDPA, everywhere; `flash_2`: the flash-attn package, on NVIDIA GPUs)."""
+    from olmo_core.nn.attention import AttentionBackendName, AttentionConfig
     from olmo_core.nn.feed_forward import FeedForwardConfig
     from olmo_core.nn.layer_norm import LayerNormConfig, LayerNormType
     from olmo_core.nn.lm_head import LMHeadConfig
@@ -81,11 +82,12 @@ def model_config(preset: Preset, vocab_size: int):
     from olmo_core.nn.transformer import TransformerBlockConfig, TransformerBlockType, TransformerConfig
 
     if preset.arch == "olmo2":
-        return TransformerConfig.olmo2_1B(vocab_size=vocab_size)
+        return TransformerConfig.olmo2_1B(vocab_size=vocab_size, attn_backend=AttentionBackendName(attention))
     norm = LayerNormConfig(name=LayerNormType.default, elementwise_affine=False, bias=False, eps=1e-5)
     block = TransformerBlockConfig(
         name=TransformerBlockType.default,
-        sequence_mixer=AttentionConfig(n_heads=preset.n_heads, bias=False, rope=RoPEConfig(theta=preset.rope_theta)),
+        sequence_mixer=AttentionConfig(n_heads=preset.n_heads, bias=False, rope=RoPEConfig(theta=preset.rope_theta),
+                                       backend=AttentionBackendName(attention)),
         feed_forward=FeedForwardConfig(hidden_size=preset.hidden_size, bias=False),
         layer_norm=norm,
     )

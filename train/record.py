@@ -7,7 +7,7 @@ with a one-line error naming it.
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -51,6 +51,8 @@ class RunRecord(Record):
     dp: str | None = None  # data parallel: fsdp | hsdp | ddp, or None for one process
     checkpoint_interval: int = 100
     keep_every: int | None = None  # checkpoints every this many steps are kept for good; None: the newest 3
+    compile: bool = False  # torch.compile the model's blocks
+    attention: Literal["torch", "flash_2"] = "torch"  # the attention kernels: PyTorch's SDPA, or flash-attn 2
     wandb_project: str | None = None
     progress: bool = True
 
@@ -103,7 +105,8 @@ class RunRecord(Record):
         if instances < p.global_batch_sequences:
             raise ToxmixError(
                 f"the mixture holds {instances:,} sequences of {p.sequence_length} tokens, fewer than one batch of "
-                f"{p.global_batch_sequences:,} for preset {p.name!r}; use a smaller preset or a larger manifest"
+                f"{p.global_batch_sequences:,} for preset {p.name!r}; use a smaller preset or --batch-sequences, or a "
+                f"larger manifest"
             )
         if p.global_batch_sequences % world or (p.global_batch_sequences // world) % self.microbatch_sequences():
             raise ToxmixError(f"global batch {p.global_batch_sequences} sequences does not split into {world} ranks "

@@ -125,7 +125,9 @@ class ExecutorConfig:
                 pipeline=pipeline, tasks=tasks, workers=self.workers, logging_dir=str(logging_dir),
                 job_name=job_name, partition=self.slurm_partition, time=self.slurm_time,
                 cpus_per_task=self.cpus_per_task, mem_per_cpu_gb=self.mem_per_cpu_gb,
-                sbatch_args=self.slurm_options or None, venv_path=f"{sys.prefix}/bin/activate",
+                # a job whose dependency failed (a task cancelled or lost) is removed, not left pending forever
+                sbatch_args={"kill-on-invalid-dep": "yes", **self.slurm_options},
+                venv_path=f"{sys.prefix}/bin/activate",
             )
         if self.kind == "ray":
             try:

@@ -18,6 +18,7 @@ def train(
     preset: Annotated[str, typer.Option(help="tiny | small (CPU) | olmo1-1b (the study's Olmo-1B) | olmo2-1b.")] = "tiny",
     tokens: Annotated[int | None, typer.Option(help="Train on this many tokens (default: one epoch of the mixture).")] = None,
     steps: Annotated[int | None, typer.Option(help="Train for this many optimizer steps.")] = None,
+    batch_sequences: Annotated[int | None, typer.Option(help="Global batch in sequences, instead of the preset's (e.g. 16 for a quick check of olmo1-1b on one GPU).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialization and data order.")] = 0,
     seeds: Annotated[str, typer.Option(help="With 'sweep': comma-separated seeds.")] = "0",
     nproc: Annotated[int | None, typer.Option(help="Processes per node (GPUs); default: all visible GPUs, or 1 on a CPU.")] = None,
@@ -27,6 +28,11 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<manifest>-<preset>-s<seed>); with 'sweep', the folder of runs.")] = None,
     checkpoint_interval: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 100,
     keep_every: Annotated[int | None, typer.Option(help="Keep every N steps' checkpoint for good (for training dynamics); the others are temporary. Default: OLMo-core keeps the newest 3.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (for GPUs: compiling takes a minute or two when the run starts).")] = False,
+    flash_attn: Annotated[bool, typer.Option("--flash-attn", help="Attention with the flash-attn package's kernels (NVIDIA GPUs; pip install flash-attn on the training nodes).")] = False,
+    slurm_partition: Annotated[str | None, typer.Option(help="With --nnodes: the partition of the Slurm job (default: the cluster's).")] = None,
+    slurm_time: Annotated[str, typer.Option(help="With --nnodes: the Slurm job's time limit; the run checkpoints and requeues itself 2 minutes before it.")] = "24:00:00",
+    cpus_per_task: Annotated[int | None, typer.Option(help="With --nnodes: CPUs per node for the job (default 8 per process).")] = None,
     wandb_project: Annotated[str | None, typer.Option(help="Also log to this Weights & Biases project.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and parameter count; train nothing.")] = False,
     wait: Annotated[bool, typer.Option(help="If another trainer is using the run folder, wait for it instead of stopping.")] = False,
@@ -38,6 +44,7 @@ def train(
 
     Examples: toxmix train manifests/demo/demo-10.yaml --preset tiny;
     toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --dry-run;
+    toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --nnodes 2 --nproc 8 --slurm-time 48:00:00;
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
     from toxmix.train.jobs import SweepConfig, TrainConfig
@@ -45,10 +52,14 @@ def train(
     from toxmix.train.jobs import train as run_train
 
     shared = dict(preset=preset, steps=steps, tokens=tokens, nproc=nproc, checkpoint_interval=checkpoint_interval,
-                  wandb_project=wandb_project, dry_run=dry_run, wait=wait, device=device, dp=dp, keep_every=keep_every)
+                  wandb_project=wandb_project, dry_run=dry_run, wait=wait, device=device, dp=dp, keep_every=keep_every,
+                  compile=compile, flash_attn=flash_attn, batch_sequences=batch_sequences)
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
+        if slurm_partition or cpus_per_task or slurm_time != "24:00:00":
+            raise ToxmixError("--slurm-partition, --slurm-time and --cpus-per-task are for one multi-node run "
+                              "(--nnodes); a sweep trains its runs here")
         cfg = SweepConfig(folder=folder, seeds=tuple(parse_list(seeds, int, "--seeds")), out=out or Path("runs"),
                           **shared)
         outcomes = run_sweep(cfg, on_start=_starting)
@@ -63,7 +74,9 @@ def train(
         return
     if folder is not None:
         raise ToxmixError(f"unexpected argument {str(folder)!r}; to train a folder use 'toxmix train sweep FOLDER'")
-    outcome = run_train(TrainConfig(manifest=manifest, seed=seed, nnodes=nnodes, out=out, **shared), _starting)
+    cfg = TrainConfig(manifest=manifest, seed=seed, nnodes=nnodes, out=out, slurm_partition=slurm_partition,
+                      slurm_time=slurm_time, cpus_per_task=cpus_per_task, **shared)
+    outcome = run_train(cfg, _starting)
     run = outcome.run
     if dry_run:
         _show_plan(run, verbose=True)
@@ -81,6 +94,11 @@ def train(
     from toxmix.train.record import read_metrics
 
     rows = read_metrics(run.metrics_file)
+    planned = run.planned_steps()
+    if rows[-1].step < planned:  # asked to stop (RUN/stop-requested, or SIGTERM): checkpointed where it stopped
+        console.print(f"stopped at step {rows[-1].step} of {planned} with a checkpoint; run the same command again "
+                      "to resume")
+        return
     console.print(f"done: loss {rows[0].loss:.3f} -> {rows[-1].loss:.3f} over {rows[-1].step} steps; "
                   f"metrics in {run.metrics_file}")
 
