@@ -33,9 +33,9 @@ app = typer.Typer(
 
 def _register_stages() -> None:
     """Every stage adds its verbs the same way: `register(app)` in its module under `toxmix.app.commands`."""
-    from toxmix.app.commands import classifiers, corpus, demo, eval, manifest, probe, train
+    from toxmix.app.commands import classifiers, corpus, demo, eval, manifest, probe, serve, train
 
-    for stage in (corpus, classifiers, manifest, train, probe, eval, demo):
+    for stage in (corpus, classifiers, manifest, train, probe, eval, demo, serve):
         stage.register(app)
 
 

@@ -1,0 +1,374 @@
+"""`toxmix serve`: every endpoint for every role (401 without a token, 403 below the route's role), the same SQL
+refusals as `toxmix sql`, hostile documents returned as data, CSRF on cookie sessions, and the page in a real
+browser (Debian's chromium through selenium)."""
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+
+from toxmix.app.service.app import ServiceSettings, create_app
+from toxmix.app.service.state import ROLES, State
+
+HOSTILE = '<img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, fasttext_model, shared) -> Path:
+    """A project folder: a tagged corpus with one hostile document, a manifest, and one user per role."""
+    root = tmp_path_factory.mktemp("served")
+    docs = root / "forum.jsonl"
+    with open(docs, "w") as f:
+        f.write(json.dumps({"id": "evil", "text": HOSTILE}) + "\n")
+        for i in range(40):
+            f.write(json.dumps({"id": f"d{i:02d}", "text": f"post {i}: " + "people say things " * (1 + i % 7)}) + "\n")
+    assert run_cli("ingest", "forum", docs, "-c", root / "corpus") == 0
+    assert run_cli("ingest", "c4", shared / "data" / "c4" / "c4-validation-2k.parquet", "-c", root / "corpus") == 0
+    assert run_cli("tag", "-c", root / "corpus", "-s", f"fasttext:{fasttext_model},name=tox") == 0
+    (root / "evals").mkdir()
+    (root / "evals" / "report.html").write_text(f"<html><body><h1>Table 1</h1><p>{HOSTILE.replace('<', '&lt;')}</p>"
+                                               "<script>alert(2)</script></body></html>")
+    (root / "manifests").mkdir()
+    (root / "manifests" / "mix.yaml").write_text(yaml.safe_dump({
+        "name": "mix", "corpus": "../corpus", "seed": 1, "components": [{"name": "all", "source": "forum",
+                                                                        "tokens": 500}]}, sort_keys=False))
+    (root / "manifests" / "web.yaml").write_text(yaml.safe_dump({
+        "name": "web", "corpus": "../corpus", "seed": 1, "components": [{"name": "all", "source": "c4",
+                                                                        "tokens": 60_000}]}, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tokens(project) -> dict[str, str]:
+    state = State(project)
+    return {role: state.add_user(f"u-{role}", role) for role in ROLES}
+
+
+@pytest.fixture(scope="module")
+def client(project):
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app(ServiceSettings(root=project, max_queries=2)))
+
+
+# (method, path, body, the least role that may, the status it then gets)
+ROUTES = [
+    ("GET", "/api/me", None, "reader"),
+    ("GET", "/api/jobs", None, "reader"),
+    ("GET", "/api/reports", None, "reader"),
+    ("GET", "/reports/evals/report.html", None, "reader"),
+    ("GET", "/api/jobs/999999", None, "reader", 404),
+    ("POST", "/api/jobs/train", {"manifest": "nosuch"}, "trainer", 404),
+    ("POST", "/api/jobs/999999/cancel", None, "trainer", 404),
+    ("GET", "/api/overview", None, "reader"),
+    ("GET", "/api/histogram", None, "reader"),
+    ("GET", "/api/documents?source=forum", None, "reader"),
+    ("GET", "/api/documents/forum/evil", None, "reader"),
+    ("POST", "/api/sql", {"query": "SELECT count(*) AS n FROM documents"}, "reader"),
+    ("POST", "/api/sql/download", {"query": "SELECT 1 AS one"}, "reader"),
+    ("GET", "/api/sql/history", None, "reader"),
+    ("GET", "/api/manifests", None, "reader"),
+    ("GET", "/api/manifests/mix", None, "reader"),
+    ("POST", "/api/manifests/validate", {"text": "name: x"}, "author"),
+    ("GET", "/api/users", None, "admin"),
+    ("POST", "/api/users", {"name": "newcomer", "role": "reader"}, "admin"),
+    ("GET", "/api/audit", None, "admin"),
+]
+
+
+def _call(client, method, path, body, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.request(method, path, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
+def test_every_route_for_every_role(client, tokens, route):
+    method, path, body, least, *ok = route
+    assert _call(client, method, path, body).status_code == 401
+    assert _call(client, method, path, body, "not-a-token").status_code == 401
+    for role in ROLES:
+        if path == "/api/users" and method == "POST":
+            body = {"name": f"new-{role}", "role": "reader"}
+        r = _call(client, method, path, body, tokens[role])
+        allowed = ROLES.index(role) >= ROLES.index(least)
+        assert r.status_code == ((ok or [200])[0] if allowed else 403), (role, r.status_code, r.text)
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_denials_are_audited_and_tokens_stored_hashed(client, tokens, project):
+    _call(client, "GET", "/api/users", None, tokens["reader"])
+    log = _call(client, "GET", "/api/audit", None, tokens["admin"]).json()
+    assert any(e["action"] == "denied 403" and e["user"] == "u-reader" and "/api/users" in e["detail"] for e in log)
+    assert any(e["action"] == "denied 401" for e in log)
+    stored = (project / ".toxmix-service.sqlite").read_bytes()
+    assert all(t.encode() not in stored for t in tokens.values())
+
+
+def test_sql_is_confined_bounded_and_remembered(client, tokens, project):
+    r = _call(client, "POST", "/api/sql", {"query": "SELECT id FROM documents ORDER BY id", "limit": 5},
+              tokens["reader"]).json()
+    assert r["columns"] == ["id"] and r["total_rows"] == 2041 and r["truncated"] and len(r["rows"]) == 5
+    refused = _call(client, "POST", "/api/sql", {"query": "SELECT * FROM read_csv('/etc/passwd')"},
+                    tokens["reader"])
+    assert refused.status_code == 400
+    from toxmix import Corpus
+    from toxmix.core.errors import ToxmixError
+
+    with pytest.raises(ToxmixError) as e:
+        Corpus(project / "corpus").sql("SELECT * FROM read_csv('/etc/passwd')")
+    assert refused.json()["detail"] == str(e.value)  # the very refusal toxmix sql prints
+    csv = _call(client, "POST", "/api/sql/download", {"query": "SELECT id FROM documents WHERE source = 'forum' "
+                                                         "ORDER BY id LIMIT 3"},
+                tokens["reader"])
+    assert csv.text.splitlines() == ['"id"', '"d00"', '"d01"', '"d02"']
+    history = _call(client, "GET", "/api/sql/history", None, tokens["reader"]).json()
+    assert history[0]["sql"].startswith("SELECT id FROM documents WHERE source = 'forum'")
+    assert any(h["error"] for h in history)
+
+
+def test_hostile_documents_are_data_and_pages_forbid_inline_script(client, tokens):
+    doc = _call(client, "GET", "/api/documents/forum/evil", None, tokens["reader"]).json()
+    assert doc["text"] == HOSTILE and "tox" in doc
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "onclick" not in page.text
+    listed = _call(client, "GET", "/api/documents?source=forum&where=n_tokens%20%3E%2020", None,
+                   tokens["reader"]).json()["documents"]
+    assert listed and all(d["n_tokens"] > 20 for d in listed)
+    bad = _call(client, "GET", "/api/documents?source=forum&where=1%3D1%3B%20DROP%20TABLE%20x", None,
+                tokens["reader"])
+    assert bad.status_code == 400 and "where" in bad.json()["detail"]
+
+
+def test_cookie_sessions_need_the_csrf_header(project, tokens):
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(create_app(ServiceSettings(root=project)))
+    login = browser.post("/api/login", json={"token": tokens["author"]})
+    assert login.status_code == 200
+    assert browser.get("/api/me").json()["name"] == "u-author"  # the cookie authenticates reads
+    body = {"text": "name: x"}
+    assert browser.post("/api/manifests/validate", json=body).status_code == 403
+    ok = browser.post("/api/manifests/validate", json=body, headers={"X-CSRF-Token": login.json()["csrf"]})
+    assert ok.status_code == 200 and not ok.json()["valid"]
+
+
+def test_manifest_validation_names_the_field(client, tokens, project):
+    text = (project / "manifests" / "mix.yaml").read_text()
+    good = _call(client, "POST", "/api/manifests/validate", {"text": text}, tokens["author"]).json()
+    assert good == {"valid": True, "name": "mix", "components": ["all"]}
+    bad = _call(client, "POST", "/api/manifests/validate", {"text": text.replace("tokens: 500", "tokens: -5")},
+                tokens["author"]).json()
+    assert not bad["valid"] and bad["error"].startswith("components.all.tokens:"), bad
+    assert not list((project / "manifests").glob("tmp*"))  # the text checked leaves no file behind
+    assert _call(client, "GET", "/api/manifests/..%2Fetc", None, tokens["reader"]).status_code in (400, 404)
+
+
+def test_oversized_bodies_are_refused(client, tokens):
+    r = client.post("/api/sql", content=b"x" * (2 << 20), headers={"Authorization": f"Bearer {tokens['reader']}",
+                                                                   "Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_page_in_a_real_browser(project, tokens, tmp_path):
+    """Log in, see the overview's histogram, run a query, open the hostile document as text (no dialog, no console
+    error), and see a manifest's field-named error; screenshots are saved beside the test's files."""
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "serve", str(project), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+                time.sleep(0.2)
+        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
+        wait = WebDriverWait(driver, 30)
+        driver.get(f"http://127.0.0.1:{port}/")
+        driver.find_element(By.ID, "token").send_keys(tokens["trainer"])
+        driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#histogram svg rect"))
+        assert "forum" in driver.find_element(By.ID, "sources").text
+        driver.save_screenshot(str(tmp_path / "overview.png"))
+        driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=sql]").click()
+        driver.find_element(By.CSS_SELECTOR, "#sql-form button[type=submit]").click()
+        wait.until(lambda d: "rows in" in d.find_element(By.ID, "sql-status").text)
+        assert "forum" in driver.find_element(By.ID, "sql-result").text
+        driver.save_screenshot(str(tmp_path / "sql.png"))
+        driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=documents]").click()
+        Select(driver.find_element(By.ID, "doc-source")).select_by_visible_text("forum")
+        driver.find_element(By.ID, "doc-where").send_keys("id = 'evil'")
+        driver.find_element(By.CSS_SELECTOR, "#doc-form button").click()
+        wait.until(lambda d: "evil" in d.find_element(By.ID, "doc-list").text)
+        next(r for r in driver.find_elements(By.CSS_SELECTOR, "#doc-list tr") if "evil" in r.text).click()
+        wait.until(lambda d: d.find_element(By.ID, "doc-text").text)
+        assert driver.find_element(By.ID, "doc-text").text == HOSTILE  # shown as text, not as an image
+        assert not driver.find_elements(By.CSS_SELECTOR, "#doc-text img")
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text  # noqa: B018 - reading it is the check
+        driver.save_screenshot(str(tmp_path / "document.png"))
+        driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=manifests]").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manifest-list li"))
+        driver.find_element(By.CSS_SELECTOR, "#manifest-list li").click()
+        wait.until(lambda d: d.find_element(By.ID, "manifest-check").text.startswith("valid"))
+        box = driver.find_element(By.ID, "manifest-text")
+        text = box.get_attribute("value")
+        box.clear()
+        box.send_keys(text.replace("tokens: 500", "tokens: -5"))
+        wait.until(lambda d: "components.all.tokens" in d.find_element(By.ID, "manifest-check").text)
+        driver.save_screenshot(str(tmp_path / "manifest.png"))
+        driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=runs]").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#train-manifest option"))
+        Select(driver.find_element(By.ID, "train-manifest")).select_by_visible_text("web")
+        steps = driver.find_element(By.ID, "train-steps")
+        steps.clear()
+        steps.send_keys("8")
+        driver.find_element(By.CSS_SELECTOR, "#train-form button").click()
+        points = []
+        for _ in range(600):  # the curve grows while the job runs, until the job is done
+            line = driver.find_elements(By.CSS_SELECTOR, "#job-curve polyline")
+            if line:
+                n = len(line[0].get_attribute("points").split())
+                if not points or n != points[-1]:
+                    points.append(n)
+            if "done" in driver.find_element(By.ID, "job-title").text or "failed" in driver.find_element(
+                    By.ID, "job-title").text:
+                break
+            time.sleep(0.25)
+        assert "done" in driver.find_element(By.ID, "job-title").text, driver.find_element(By.ID, "job-log").text
+        assert points[-1] == 8 and len(points) >= 2, points  # seen growing, then whole
+        driver.save_screenshot(str(tmp_path / "run.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        shots = ("overview", "sql", "document", "manifest", "run")
+        assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in shots)
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_users_are_added_from_the_command_and_serving_needs_one(tmp_path, project, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli("serve", str(empty)) == 2
+    assert "no users yet: add one with 'toxmix serve users add" in capsys.readouterr().err
+    assert run_cli("serve", "users", "add", "carol", "--role", "trainer", "--project", empty) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert State(empty).user_for(token).role == "trainer"
+    assert run_cli("serve", "users", "add", "carol", "--project", empty) == 2
+    assert "user 'carol' exists already" in capsys.readouterr().err
+    assert run_cli("serve", "users", "add", "x", "--role", "root", "--project", empty) == 2
+    assert "role 'root'" in capsys.readouterr().err
+
+
+def _wait_job(get, job_id: int, states: tuple[str, ...], timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(job_id)
+        if job["state"] in states:
+            return job
+        time.sleep(0.3)
+    raise TimeoutError(f"job {job_id} still {job['state']}: {job.get('log_tail', '')[-2000:]}")
+
+
+def test_a_training_job_runs_once_and_shows_its_loss_curve(client, tokens, project):
+    start = _call(client, "POST", "/api/jobs/train", {"manifest": "web", "steps": 5, "seed": 3}, tokens["trainer"])
+    assert start.status_code == 200 and start.json()["state"] == "queued"
+    job_id = start.json()["id"]
+    done = _wait_job(lambda i: _call(client, "GET", f"/api/jobs/{i}", None, tokens["reader"]).json(), job_id,
+                     ("done", "failed"))
+    assert done["state"] == "done" and done["code"] == 0, done["log_tail"]
+    assert [p["step"] for p in done["loss"]] == [1, 2, 3, 4, 5] and "done: loss" in done["log_tail"]
+    assert (project / "runs" / "web-tiny-s3" / "run.json").is_file()
+    log = _call(client, "GET", "/api/audit", None, tokens["admin"]).json()
+    assert any(e["action"] == "start train" and e["user"] == "u-trainer" for e in log)
+    bad = _call(client, "POST", "/api/jobs/train", {"manifest": "web", "preset": "gpt5"}, tokens["trainer"])
+    assert bad.status_code == 400 and "unknown preset 'gpt5'" in bad.json()["detail"]
+
+
+def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_twice(project, tokens, tmp_path):
+    import httpx
+
+    def serve(port):
+        return subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "serve", str(project), "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up(port):
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                            headers={"Authorization": f"Bearer {tokens['trainer']}"})
+        for _ in range(300):
+            try:
+                http.get("/api/me").raise_for_status()
+                return http
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise TimeoutError("the service did not start")
+
+    port = _free_port()
+    first = serve(port)
+    try:
+        http = up(port)
+        job_id = http.post("/api/jobs/train", json={"manifest": "web", "steps": 120, "seed": 4}).json()["id"]
+        deadline = time.monotonic() + 300
+        while len(http.get(f"/api/jobs/{job_id}").json()["loss"]) < 2:  # training, with steps behind it
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        first.kill()  # kill -9: no clean-up of any kind
+        first.wait()
+    state = sqlite3.connect(project / ".toxmix-service.sqlite")
+    pid = state.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+    assert Path(f"/proc/{pid}").exists()  # the trainer outlived the service
+    port = _free_port()
+    second = serve(port)
+    try:
+        http = up(port)
+        get = lambda i: http.get(f"/api/jobs/{i}").json()  # noqa: E731
+        assert get(job_id)["state"] == "running"  # re-attached, not restarted
+        done = _wait_job(get, job_id, ("done", "failed"), timeout=600)
+        assert done["state"] == "done", done["log_tail"]
+        assert [p["step"] for p in done["loss"]] == list(range(1, 121))
+        log = Path(state.execute("SELECT log FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]).read_text()
+        assert log.count("training web-tiny-s4") == 1  # started once
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+
+def test_reports_are_served_from_the_project_only_and_run_no_script(client, tokens):
+    assert _call(client, "GET", "/api/reports", None, tokens["reader"]).json() == ["evals/report.html"]
+    page = _call(client, "GET", "/reports/evals/report.html", None, tokens["reader"])
+    assert "Table 1" in page.text and "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]  # so its inline script does not run
+    for escape in ("/reports/../../etc/passwd", "/reports/%2e%2e/%2e%2e/etc/passwd", "/reports/manifests/mix.yaml"):
+        assert _call(client, "GET", escape, None, tokens["reader"]).status_code == 404

@@ -1,0 +1,402 @@
+"""The HTTP API and web UI of `toxmix serve`: a thin layer over the functions the commands call.
+
+Every request carries a token (`Authorization: Bearer T`, or the session cookie the login page sets, with a CSRF
+header on every state change); each route names the least role it needs. Documents are returned as JSON and put
+in the page as text, never as markup, under a Content-Security-Policy that forbids inline script.
+"""
+
+import io
+import json
+import secrets
+import tempfile
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from toxmix.app.api import Corpus
+from toxmix.app.service.jobs import Jobs
+from toxmix.app.service.state import ROLES, State, User
+from toxmix.core.errors import ToxmixError
+from toxmix.mixer.corpus.catalog import sql_literal
+from toxmix.mixer.manifest.predicate import compile_predicate
+from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, load_manifest
+
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "toxmix_session", "toxmix_csrf", "x-csrf-token"
+MAX_BODY = 1 << 20  # request bodies: manifests and queries are small
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# a report is one self-contained file (inline style, images as data: URLs); its scripts do not run here
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+
+
+class ServiceSettings(BaseModel):
+    """Where the project is and how much querying the service allows at once."""
+
+    root: Path
+    max_queries: int = Field(default=4, ge=1)
+    query_timeout_s: float = Field(default=30, gt=0)
+    query_memory: str = "2GB"
+    busy_wait_s: float = Field(default=30, ge=0)  # a query waits this long for a slot, then gets "busy"
+
+
+class SqlRequest(BaseModel):
+    query: Annotated[str, Field(min_length=1, max_length=20_000)]
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
+class SqlResult(BaseModel):
+    columns: list[str]
+    rows: list[list]
+    total_rows: int
+    truncated: bool
+    ms: float
+
+
+class DownloadRequest(BaseModel):
+    query: Annotated[str, Field(min_length=1, max_length=20_000)]
+    format: Literal["csv", "parquet"] = "csv"
+
+
+class ManifestText(BaseModel):
+    text: Annotated[str, Field(max_length=200_000)]
+
+
+class NewUser(BaseModel):
+    name: str
+    role: Literal["reader", "author", "trainer", "admin"]
+
+
+class Login(BaseModel):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TrainRequest(BaseModel):
+    manifest: str
+    preset: str = "tiny"
+    steps: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The service over `settings.root` (a project folder: corpus/, manifests/, runs/...)."""
+    root = settings.root.resolve()
+    state = State(root)
+    corpus_dir = root / "corpus"
+    slots = threading.BoundedSemaphore(settings.max_queries)
+    jobs = Jobs(state, root)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        jobs.close()
+
+    app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.",
+                  lifespan=lifespan)
+    app.state.jobs = jobs
+
+    def corpus() -> Corpus:
+        try:
+            return Corpus(corpus_dir, timeout=settings.query_timeout_s, memory_limit=settings.query_memory)
+        except ToxmixError as e:
+            raise HTTPException(404, str(e)) from None
+
+    def authenticated(request: Request) -> User:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+        from_cookie = token is None
+        token = token or request.cookies.get(SESSION_COOKIE)
+        user = state.user_for(token) if token else None
+        if user is None:
+            state.audit(None, "denied 401", f"{request.method} {request.url.path}")
+            raise HTTPException(401, "no valid token: send 'Authorization: Bearer TOKEN' or log in",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if from_cookie and request.method not in SAFE_METHODS:
+            sent, expected = request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
+            if not sent or not expected or not secrets.compare_digest(sent, expected):
+                state.audit(user.name, "denied 403", f"{request.method} {request.url.path}: CSRF token")
+                raise HTTPException(403, "missing or wrong CSRF token (the X-CSRF-Token header)")
+        return user
+
+    def role(needed: str):
+        def check(request: Request, user: Annotated[User, Depends(authenticated)]) -> User:
+            if not user.may(needed):
+                state.audit(user.name, "denied 403", f"{request.method} {request.url.path}: needs {needed}")
+                raise HTTPException(403, f"{request.url.path} needs the {needed} role; {user.name} is a {user.role}")
+            return user
+        return check
+
+    Reader = Annotated[User, Depends(role("reader"))]
+    Author = Annotated[User, Depends(role("author"))]
+    Trainer = Annotated[User, Depends(role("trainer"))]
+    Admin = Annotated[User, Depends(role("admin"))]
+
+    @app.middleware("http")
+    async def limits_and_headers(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"detail": f"request body over {MAX_BODY:,} bytes"}, status_code=413)
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.exception_handler(ToxmixError)
+    async def one_line(request: Request, exc: ToxmixError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    def run_query(user: User, sql: str):
+        """Run one user query in a slot (at most max_queries at once), recorded in their history."""
+        if not slots.acquire(timeout=settings.busy_wait_s):
+            raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly")
+        start = time.monotonic()
+        try:
+            table = corpus().sql(sql).arrow()
+        except ToxmixError as e:
+            state.record_query(user.name, sql, (time.monotonic() - start) * 1000, None, str(e))
+            raise HTTPException(400, str(e)) from None
+        finally:
+            slots.release()
+        ms = (time.monotonic() - start) * 1000
+        state.record_query(user.name, sql, ms, table.num_rows, None)
+        return table, ms
+
+    # -- pages ---------------------------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        path = STATIC / name
+        if "/" in name or not path.is_file():
+            raise HTTPException(404, "no such file")
+        return FileResponse(path)
+
+    @app.post("/api/login")
+    def login(body: Login, response: Response) -> dict:
+        """Exchange a token for a session cookie (HttpOnly, SameSite=Strict) and a CSRF token for the page."""
+        user = state.user_for(body.token)
+        if user is None:
+            state.audit(None, "denied 401", "login")
+            raise HTTPException(401, "unknown token")
+        csrf = secrets.token_urlsafe(24)
+        response.set_cookie(SESSION_COOKIE, body.token, httponly=True, samesite="strict")
+        response.set_cookie(CSRF_COOKIE, csrf, samesite="strict")
+        state.audit(user.name, "login", "")
+        return {"name": user.name, "role": user.role, "csrf": csrf}
+
+    # -- reader ----------------------------------------------------------------------------------------------------
+    @app.get("/api/me")
+    def me(user: Reader) -> dict:
+        return {"name": user.name, "role": user.role, "roles": list(ROLES[:ROLES.index(user.role) + 1])}
+
+    @app.get("/api/overview")
+    def overview(user: Reader) -> dict:
+        """Sources (documents, tokens, bytes, rejects), scorers, mixtures and runs."""
+        c = corpus()
+        stats = c.stats()
+        columns, rows = stats.per_source
+        mixtures = []
+        if (c.layout.mixtures_root / "components").is_dir():
+            table, _ = run_query(user, "SELECT * FROM mixtures ORDER BY mixture, component")
+            mixtures = table.to_pylist()
+        runs = sorted(p.parent.name for p in (root / "runs").glob("*/run.json"))
+        return {"sources": [dict(zip(columns, r, strict=True)) for r in rows], "scorers": c.scorers,
+                "mixtures": mixtures, "runs": runs, "score": stats.score_column}
+
+    @app.get("/api/histogram")
+    def histogram(user: Reader, score: str | None = None) -> dict:
+        """Documents per bucket of a score (`scorer.label`; default: the corpus's first), per source."""
+        stats = corpus().stats(score)
+        if stats.per_bucket is None:
+            raise HTTPException(404, "no scorer has tagged this corpus yet")
+        columns, rows = stats.per_bucket
+        return {"score": stats.score_column, "buckets": [dict(zip(columns, r, strict=True)) for r in rows]}
+
+    @app.get("/api/documents")
+    def documents(user: Reader, source: str, where: str | None = None,
+                  offset: Annotated[int, Query(ge=0)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
+        """A page of one source's documents (a text preview each), optionally filtered by a manifest `where`."""
+        c = corpus()
+        if source not in c.sources:
+            raise HTTPException(404, f"no source {source!r} (sources: {', '.join(c.sources)})")
+        condition = f"d.source = {sql_literal(source)}"
+        if where:
+            columns = set(c.sql("SELECT * FROM documents LIMIT 0").columns)
+            labels = {s: [x for x in c.sql(f"SELECT * FROM attributes_{s} LIMIT 0").columns
+                          if x not in ("id", "source")] for s in c.scorers}
+            predicate, _ = compile_predicate(where, columns, labels, "where")
+            condition += f" AND ({predicate})"
+        scores = "".join(f", d.{s}" for s in c.scorers)
+        table, _ = run_query(user, f"SELECT d.id, d.n_tokens, left(d.text, 300) AS preview{scores} FROM docs d "
+                                   f"WHERE {condition} ORDER BY d.id LIMIT {limit} OFFSET {offset}")
+        return {"source": source, "offset": offset, "documents": table.to_pylist()}
+
+    @app.get("/api/documents/{source}/{doc_id}")
+    def document(user: Reader, source: str, doc_id: str) -> dict:
+        """One document, its whole text and its scores."""
+        c = corpus()
+        if source not in c.sources:
+            raise HTTPException(404, f"no source {source!r}")
+        table, _ = run_query(user, f"SELECT * FROM docs WHERE source = {sql_literal(source)} "
+                                   f"AND id = {sql_literal(doc_id)}")
+        if table.num_rows == 0:
+            raise HTTPException(404, f"no document {doc_id!r} in {source}")
+        return {k: v for k, v in table.to_pylist()[0].items() if not isinstance(v, bytes)}
+
+    @app.post("/api/sql")
+    def sql(user: Reader, body: SqlRequest) -> SqlResult:
+        """One confined, read-only query, bounded in time and memory as `toxmix sql` bounds it."""
+        table, ms = run_query(user, body.query)
+        shown = table.slice(0, body.limit)
+        rows = [list(r.values()) for r in shown.to_pylist()]
+        return SqlResult(columns=table.column_names, rows=_jsonable(rows), total_rows=table.num_rows,
+                         truncated=table.num_rows > body.limit, ms=round(ms, 1))
+
+    @app.post("/api/sql/download")
+    def download(user: Reader, body: DownloadRequest) -> Response:
+        """A query's whole result as CSV or Parquet."""
+        import pyarrow.csv
+        import pyarrow.parquet
+
+        table, _ = run_query(user, body.query)
+        buffer = io.BytesIO()
+        if body.format == "csv":
+            pyarrow.csv.write_csv(table, buffer)
+            media = "text/csv"
+        else:
+            pyarrow.parquet.write_table(table, buffer)
+            media = "application/vnd.apache.parquet"
+        return Response(buffer.getvalue(), media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="query.{body.format}"'})
+
+    @app.get("/api/sql/history")
+    def history(user: Reader) -> list[dict]:
+        return state.history(user.name)
+
+    @app.get("/api/manifests")
+    def manifests(user: Reader) -> list[dict]:
+        found = sorted((root / "manifests").rglob("*.yaml"))
+        return [{"name": p.stem, "path": str(p.relative_to(root))} for p in found if p.name != "template.yaml"]
+
+    @app.get("/api/manifests/{name}")
+    def manifest(user: Reader, name: str) -> dict:
+        path = _manifest_path(root, name)
+        return {"name": name, "path": str(path.relative_to(root)), "text": path.read_text()}
+
+    # -- author ----------------------------------------------------------------------------------------------------
+    @app.post("/api/manifests/validate")
+    def validate(user: Author, body: ManifestText) -> dict:
+        """Check a manifest's text against the schema: the error names the field, as `toxmix manifest validate`."""
+        folder = root / "manifests"
+        folder.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=folder, delete=True) as f:
+            f.write(body.text)
+            f.flush()
+            try:
+                parsed = load_manifest(f.name).manifest
+            except ToxmixError as e:
+                return {"valid": False, "error": str(e).replace(f"{f.name}: ", "")}
+        return {"valid": True, "name": parsed.name, "components": [c.name for c in parsed.components]}
+
+    @app.get("/api/jobs")
+    def job_list(user: Reader) -> list[dict]:
+        return [_public(j) for j in jobs.list()]
+
+    @app.get("/api/jobs/{job_id}")
+    def job(user: Reader, job_id: int) -> dict:
+        """A job with the tail of its log and, for training, its loss curve so far."""
+        found = jobs.get(job_id)
+        if found is None:
+            raise HTTPException(404, f"no job {job_id}")
+        log = Path(found["log"])
+        tail = log.read_bytes()[-4000:].decode(errors="replace") if log.is_file() else ""
+        curve = []
+        metrics = Path(found["run_dir"] or "/nonexistent") / "metrics.jsonl"
+        if metrics.is_file():
+            from toxmix.train.record import read_metrics
+
+            curve = [{"step": r.step, "loss": r.loss} for r in read_metrics(metrics)]
+        return {**_public(found), "log_tail": tail, "loss": curve}
+
+    @app.get("/api/reports")
+    def reports(user: Reader) -> list[str]:
+        """The reports under the project (`toxmix report` writes report.html), by path."""
+        return sorted(str(p.relative_to(root)) for p in root.rglob("report.html")
+                      if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+    @app.get("/reports/{path:path}", include_in_schema=False)
+    def report(user: Reader, path: str) -> FileResponse:
+        """A report.html inside the project, with a policy that runs none of its scripts."""
+        target = (root / path).resolve()
+        if target.name != "report.html" or not target.is_relative_to(root) or not target.is_file():
+            raise HTTPException(404, f"no report {path!r} in this project")
+        return FileResponse(target, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP})
+
+    # -- trainer ---------------------------------------------------------------------------------------------------
+    @app.post("/api/jobs/train")
+    def start_training(user: Trainer, body: TrainRequest) -> dict:
+        """Queue `toxmix train MANIFEST --preset P --steps N --seed S` into ROOT/runs/<manifest>-<preset>-s<seed>."""
+        from toxmix.train.presets import get_preset
+
+        path = _manifest_path(root, body.manifest)
+        get_preset(body.preset)  # a one-line error listing the presets
+        run_dir = root / "runs" / f"{body.manifest}-{body.preset}-s{body.seed}"
+        args = ["train", str(path), "--preset", body.preset, "--steps", str(body.steps), "--seed", str(body.seed),
+                "--out", str(run_dir)]
+        return _public(jobs.get(jobs.submit("train", user.name, args, str(run_dir))))
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(user: Trainer, job_id: int) -> dict:
+        found = jobs.cancel(job_id, user.name)
+        if found is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return _public(found)
+
+    # -- admin -----------------------------------------------------------------------------------------------------
+    @app.get("/api/users")
+    def users(user: Admin) -> list[dict]:
+        return state.users()
+
+    @app.post("/api/users")
+    def add_user(user: Admin, body: NewUser) -> dict:
+        """Create a user; the token is shown in this response only."""
+        return {"name": body.name, "role": body.role, "token": state.add_user(body.name, body.role, by=user.name)}
+
+    @app.get("/api/audit")
+    def audit(user: Admin, limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[dict]:
+        return state.audit_log(limit)
+
+    return app
+
+
+def _manifest_path(root: Path, name: str) -> Path:
+    """The manifest NAME under ROOT/manifests, checked as the CLI checks mixture names."""
+    if not MIXTURE_NAME_RE.match(name):
+        raise HTTPException(400, f"manifest name {name!r}: letters, digits, '_' and '-', a letter first")
+    found = sorted((root / "manifests").rglob(f"{name}.yaml"))
+    if not found:
+        raise HTTPException(404, f"no manifest {name!r} under {root / 'manifests'}")
+    return found[0]
+
+
+def _jsonable(rows: list[list]) -> list[list]:
+    """Bytes and other non-JSON values as text."""
+    return [[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]
+
+
+def _public(job: dict) -> dict:
+    """A job as the API shows it (the command, not the process details)."""
+    return {"id": job["id"], "kind": job["kind"], "owner": job["owner"], "state": job["state"],
+            "command": "toxmix " + " ".join(json.loads(job["args"])), "code": job["code"],
+            "created": job["created"], "started": job["started"], "ended": job["ended"]}
