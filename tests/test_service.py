@@ -77,6 +77,8 @@ ROUTES = [
     ("GET", "/api/manifests", None, "reader"),
     ("GET", "/api/manifests/mix", None, "reader"),
     ("POST", "/api/manifests/validate", {"text": "name: x"}, "author"),
+    ("POST", "/api/manifests/preview", {"text": "name: x"}, "author"),
+    ("PUT", "/api/manifests/zz", {"text": "name: x"}, "author", 400),
     ("GET", "/api/users", None, "admin"),
     ("POST", "/api/users", {"name": "newcomer", "role": "reader"}, "admin"),
     ("GET", "/api/audit", None, "admin"),
@@ -237,13 +239,21 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         driver.save_screenshot(str(tmp_path / "document.png"))
         driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=manifests]").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manifest-list li"))
-        driver.find_element(By.CSS_SELECTOR, "#manifest-list li").click()
+        next(li for li in driver.find_elements(By.CSS_SELECTOR, "#manifest-list li") if li.text.endswith("mix.yaml")
+             ).click()
         wait.until(lambda d: d.find_element(By.ID, "manifest-check").text.startswith("valid"))
         box = driver.find_element(By.ID, "manifest-text")
         text = box.get_attribute("value")
         box.clear()
         box.send_keys(text.replace("tokens: 500", "tokens: -5"))
         wait.until(lambda d: "components.all.tokens" in d.find_element(By.ID, "manifest-check").text)
+        box.clear()
+        box.send_keys(text.replace("tokens: 500", "tokens: 900000000"))
+        wait.until(lambda d: "infeasible manifest" in d.find_element(By.ID, "manifest-check").text)
+        box.clear()
+        box.send_keys(text.replace("tokens: 500", "tokens: 400"))
+        wait.until(lambda d: "feasible: mix" in d.find_element(By.ID, "manifest-check").text)
+        assert "400" in driver.find_element(By.ID, "manifest-preview").text  # the budget, and what is available
         driver.save_screenshot(str(tmp_path / "manifest.png"))
         driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=runs]").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#train-manifest option"))
@@ -372,3 +382,25 @@ def test_reports_are_served_from_the_project_only_and_run_no_script(client, toke
     assert "default-src 'none'" in page.headers["content-security-policy"]  # so its inline script does not run
     for escape in ("/reports/../../etc/passwd", "/reports/%2e%2e/%2e%2e/etc/passwd", "/reports/manifests/mix.yaml"):
         assert _call(client, "GET", escape, None, tokens["reader"]).status_code == 404
+
+
+def test_a_manifest_is_previewed_without_writing_and_saved_under_its_own_name(client, tokens, project):
+    text = (project / "manifests" / "mix.yaml").read_text()
+    preview = lambda t: _call(client, "POST", "/api/manifests/preview", {"text": t, "name": "mix"},  # noqa: E731
+                              tokens["author"]).json()
+    too_much = preview(text.replace("tokens: 500", "tokens: 900000000"))
+    assert not too_much["feasible"] and too_much["error"].startswith("infeasible manifest: all: requested 900,000,000")
+    ok = preview(text.replace("tokens: 500", "tokens: 400"))
+    available = _call(client, "POST", "/api/sql", {"query": "SELECT count(*) FROM documents WHERE source = 'forum'"},
+                      tokens["reader"]).json()["rows"][0][0]
+    assert ok["feasible"] and ok["components"][0]["budget"] == 400 and ok["components"][0]["share"] == 1.0
+    assert ok["components"][0]["available_docs"] == available
+    assert not (project / "manifests" / "mix.lock.json").exists()  # a preview writes no lock
+    fresh = text.replace("name: mix", "name: fresh")
+    assert _call(client, "PUT", "/api/manifests/other", {"text": fresh}, tokens["author"]).status_code == 400
+    saved = _call(client, "PUT", "/api/manifests/fresh", {"text": fresh}, tokens["author"])
+    assert saved.json() == {"name": "fresh", "path": "manifests/fresh.yaml"}
+    assert (project / "manifests" / "fresh.yaml").read_text() == fresh
+    broken = _call(client, "PUT", "/api/manifests/fresh", {"text": fresh + "extra: 1\n"}, tokens["author"])
+    assert broken.status_code == 400 and "extra: unknown key" in broken.json()["detail"]
+    assert (project / "manifests" / "fresh.yaml").read_text() == fresh  # a bad text never replaces a good file

@@ -198,8 +198,13 @@ def load_manifest(path: str | Path) -> ManifestFile:
     path = Path(path)
     if not path.is_file():
         raise ToxmixError(f"manifest not found: {path}")
+    return parse_manifest(path.read_text(), path)
+
+
+def parse_manifest(text: str, path: Path) -> ManifestFile:
+    """Parse and check a manifest's text as if it were the file at `path` (its relative paths resolve there)."""
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -8,7 +8,6 @@ in the page as text, never as markup, under a Content-Security-Policy that forbi
 import io
 import json
 import secrets
-import tempfile
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -25,7 +24,7 @@ from toxmix.app.service.state import ROLES, State, User
 from toxmix.core.errors import ToxmixError
 from toxmix.mixer.corpus.catalog import sql_literal
 from toxmix.mixer.manifest.predicate import compile_predicate
-from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, load_manifest
+from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, parse_manifest
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "toxmix_session", "toxmix_csrf", "x-csrf-token"
@@ -67,6 +66,10 @@ class DownloadRequest(BaseModel):
 
 class ManifestText(BaseModel):
     text: Annotated[str, Field(max_length=200_000)]
+
+
+class ManifestEdit(ManifestText):
+    name: str | None = None  # the manifest being edited: its folder is where relative paths resolve
 
 
 class NewUser(BaseModel):
@@ -296,18 +299,51 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     # -- author ----------------------------------------------------------------------------------------------------
     @app.post("/api/manifests/validate")
-    def validate(user: Author, body: ManifestText) -> dict:
+    def validate(user: Author, body: ManifestEdit) -> dict:
         """Check a manifest's text against the schema: the error names the field, as `toxmix manifest validate`."""
-        folder = root / "manifests"
-        folder.mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=folder, delete=True) as f:
-            f.write(body.text)
-            f.flush()
-            try:
-                parsed = load_manifest(f.name).manifest
-            except ToxmixError as e:
-                return {"valid": False, "error": str(e).replace(f"{f.name}: ", "")}
+        path = _edited_path(root, body)
+        try:
+            parsed = parse_manifest(body.text, path).manifest
+        except ToxmixError as e:
+            return {"valid": False, "error": str(e).replace(f"{path}: ", "")}
         return {"valid": True, "name": parsed.name, "components": [c.name for c in parsed.components]}
+
+    @app.post("/api/manifests/preview")
+    def preview_manifest(user: Author, body: ManifestEdit) -> dict:
+        """What resolving the text would draw per component (budget, share, available documents and tokens), or
+        the first check that fails, infeasible budgets included; nothing is written."""
+        from toxmix.app.service.preview import preview
+        from toxmix.mixer.corpus.bounded import Limits
+
+        path = _edited_path(root, body)
+        if not slots.acquire(timeout=settings.busy_wait_s):
+            raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly")
+        try:
+            return preview(body.text, path, Limits(settings.query_timeout_s, settings.query_memory, "4GB"))
+        finally:
+            slots.release()
+
+    @app.put("/api/manifests/{name}")
+    def save_manifest(user: Author, name: str, body: ManifestText) -> dict:
+        """Save a manifest as ROOT/manifests/.../NAME.yaml (its own path if it exists): the text must parse, and
+        name itself NAME; its lock and outputs stay its own (resolve checks who owns a mixture's outputs)."""
+        from toxmix.core.files import atomic_write_bytes
+
+        try:
+            path = _manifest_path(root, name)
+        except HTTPException as e:
+            if e.status_code != 404:
+                raise
+            path = root / "manifests" / f"{name}.yaml"
+        try:
+            parsed = parse_manifest(body.text, path).manifest
+        except ToxmixError as e:
+            raise HTTPException(400, str(e).replace(f"{path}: ", "")) from None
+        if parsed.name != name:
+            raise HTTPException(400, f"the manifest names itself {parsed.name!r}, not {name!r}: save it as that")
+        atomic_write_bytes(path, body.text.encode())
+        state.audit(user.name, "save manifest", str(path.relative_to(root)))
+        return {"name": name, "path": str(path.relative_to(root))}
 
     @app.get("/api/jobs")
     def job_list(user: Reader) -> list[dict]:
@@ -388,6 +424,11 @@ def _manifest_path(root: Path, name: str) -> Path:
     if not found:
         raise HTTPException(404, f"no manifest {name!r} under {root / 'manifests'}")
     return found[0]
+
+
+def _edited_path(root: Path, body: ManifestEdit) -> Path:
+    """Where the edited text lives (or would): the named manifest's file, else ROOT/manifests/."""
+    return _manifest_path(root, body.name) if body.name else root / "manifests" / "new.yaml"
 
 
 def _jsonable(rows: list[list]) -> list[list]:

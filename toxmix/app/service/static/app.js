@@ -110,16 +110,34 @@ async function manifests() {
   const ul = document.getElementById("manifest-list");
   ul.replaceChildren(...list.map(m => { const li = el("li", m.path); li.addEventListener("click", async () => {
     const t = await (await api("/api/manifests/" + encodeURIComponent(m.name))).json();
-    document.getElementById("manifest-text").value = t.text; checkManifest(); }); return li; }));
+    editing = m.name; document.getElementById("manifest-text").value = t.text; checkManifest(); }); return li; }));
 }
 
+let editing = null;
 async function checkManifest() {
-  const out = document.getElementById("manifest-check");
+  const out = document.getElementById("manifest-check"), save = document.getElementById("manifest-save");
+  const body = {text: document.getElementById("manifest-text").value, name: editing};
+  save.disabled = true; document.getElementById("manifest-saved").textContent = "";
+  document.getElementById("manifest-preview").replaceChildren();
   try {
-    const r = await (await api("/api/manifests/validate", {text: document.getElementById("manifest-text").value})).json();
+    const r = await (await api("/api/manifests/validate", body)).json();
     out.className = r.valid ? "ok" : "error";
-    out.textContent = r.valid ? "valid: " + r.name + " (" + r.components.join(", ") + ")" : r.error;
+    out.textContent = r.valid ? "valid: " + r.name + " (" + r.components.join(", ") + "); previewing..." : r.error;
+    if (!r.valid) return;
+    const p = await (await api("/api/manifests/preview", body)).json();
+    if (body.text !== document.getElementById("manifest-text").value) return;  // edited since: a newer check runs
+    out.className = p.feasible ? "ok" : "error";
+    out.textContent = p.feasible ? "feasible: " + p.name : p.error;
+    if (p.feasible) { table("manifest-preview", p.components); save.disabled = editing !== p.name; }
   } catch (e) { out.className = "error"; out.textContent = e.message; }
+}
+
+async function saveManifest() {
+  const r = await fetch("/api/manifests/" + encodeURIComponent(editing), {method: "PUT",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf || ""},
+    body: JSON.stringify({text: document.getElementById("manifest-text").value})});
+  const d = await r.json();
+  document.getElementById("manifest-saved").textContent = r.ok ? "saved " + d.path : d.detail;
 }
 
 let watching = null;
@@ -197,5 +215,6 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sql-form").addEventListener("submit", runSql);
   document.getElementById("sql-csv").addEventListener("click", () => download("csv"));
   document.getElementById("sql-parquet").addEventListener("click", () => download("parquet"));
-  document.getElementById("manifest-text").addEventListener("input", () => { clearTimeout(checkTimer); checkTimer = setTimeout(checkManifest, 300); });
+  document.getElementById("manifest-text").addEventListener("input", () => { clearTimeout(checkTimer); checkTimer = setTimeout(checkManifest, 400); });
+  document.getElementById("manifest-save").addEventListener("click", saveManifest);
 });
