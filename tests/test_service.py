@@ -66,6 +66,7 @@ ROUTES = [
     ("GET", "/reports/evals/report.html", None, "reader"),
     ("GET", "/api/jobs/999999", None, "reader", 404),
     ("POST", "/api/jobs/train", {"manifest": "nosuch"}, "trainer", 404),
+    ("POST", "/api/jobs/mixture", {"action": "resolve", "manifest": "nosuch"}, "trainer", 404),
     ("POST", "/api/jobs/999999/cancel", None, "trainer", 404),
     ("GET", "/api/overview", None, "reader"),
     ("GET", "/api/histogram", None, "reader"),
@@ -386,6 +387,7 @@ def test_reports_are_served_from_the_project_only_and_run_no_script(client, toke
 
 def test_a_manifest_is_previewed_without_writing_and_saved_under_its_own_name(client, tokens, project):
     text = (project / "manifests" / "mix.yaml").read_text()
+    locked = (project / "manifests" / "mix.lock.json").exists()
     preview = lambda t: _call(client, "POST", "/api/manifests/preview", {"text": t, "name": "mix"},  # noqa: E731
                               tokens["author"]).json()
     too_much = preview(text.replace("tokens: 500", "tokens: 900000000"))
@@ -395,7 +397,7 @@ def test_a_manifest_is_previewed_without_writing_and_saved_under_its_own_name(cl
                       tokens["reader"]).json()["rows"][0][0]
     assert ok["feasible"] and ok["components"][0]["budget"] == 400 and ok["components"][0]["share"] == 1.0
     assert ok["components"][0]["available_docs"] == available
-    assert not (project / "manifests" / "mix.lock.json").exists()  # a preview writes no lock
+    assert (project / "manifests" / "mix.lock.json").exists() == locked  # a preview writes no lock
     fresh = text.replace("name: mix", "name: fresh")
     assert _call(client, "PUT", "/api/manifests/other", {"text": fresh}, tokens["author"]).status_code == 400
     saved = _call(client, "PUT", "/api/manifests/fresh", {"text": fresh}, tokens["author"])
@@ -404,3 +406,15 @@ def test_a_manifest_is_previewed_without_writing_and_saved_under_its_own_name(cl
     broken = _call(client, "PUT", "/api/manifests/fresh", {"text": fresh + "extra: 1\n"}, tokens["author"])
     assert broken.status_code == 400 and "extra: unknown key" in broken.json()["detail"]
     assert (project / "manifests" / "fresh.yaml").read_text() == fresh  # a bad text never replaces a good file
+
+
+def test_a_materialize_job_writes_the_lock_and_token_files(client, tokens, project):
+    start = _call(client, "POST", "/api/jobs/mixture", {"action": "materialize", "manifest": "mix"}, tokens["trainer"])
+    assert start.status_code == 200 and start.json()["kind"] == "materialize"
+    done = _wait_job(lambda i: _call(client, "GET", f"/api/jobs/{i}", None, tokens["reader"]).json(),
+                     start.json()["id"], ("done", "failed"))
+    assert done["state"] == "done", done["log_tail"]
+    from toxmix.mixer.manifest.lockfile import read_lock
+
+    lock = read_lock(project / "manifests" / "mix.lock.json")
+    assert lock.materialized is not None and all(Path(p).is_file() for p in lock.materialized.paths())

@@ -81,6 +81,11 @@ class Login(BaseModel):
     token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class MixtureRequest(BaseModel):
+    action: Literal["resolve", "materialize"]
+    manifest: str
+
+
 class TrainRequest(BaseModel):
     manifest: str
     preset: str = "tiny"
@@ -391,6 +396,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         args = ["train", str(path), "--preset", body.preset, "--steps", str(body.steps), "--seed", str(body.seed),
                 "--out", str(run_dir)]
         return _public(jobs.get(jobs.submit("train", user.name, args, str(run_dir))))
+
+    @app.post("/api/jobs/mixture")
+    def start_mixture(user: Trainer, body: MixtureRequest) -> dict:
+        """Queue `toxmix manifest resolve|materialize MANIFEST`: the lock, or the lock and its OLMo token files."""
+        args = ["manifest", body.action, str(_manifest_path(root, body.manifest))]
+        return _public(jobs.get(jobs.submit(body.action, user.name, args, None)))
 
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel(user: Trainer, job_id: int) -> dict:

@@ -189,6 +189,14 @@ async function startTraining(event) {
   } catch (e) { document.getElementById("train-error").textContent = e.message; }
 }
 
+async function startMaterialize() {
+  document.getElementById("train-error").textContent = "";
+  try {
+    const j = await (await api("/api/jobs/mixture", {action: "materialize", manifest: document.getElementById("train-manifest").value})).json();
+    await runs(); watch(j.id);
+  } catch (e) { document.getElementById("train-error").textContent = e.message; }
+}
+
 function tab(name) {
   document.querySelectorAll(".tab").forEach(s => { s.hidden = s.id !== name; });
   if (name === "sql") history();
@@ -212,6 +220,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#tabs button").forEach(b => b.addEventListener("click", () => tab(b.dataset.tab)));
   document.getElementById("doc-form").addEventListener("submit", documents);
   document.getElementById("train-form").addEventListener("submit", startTraining);
+  document.getElementById("materialize").addEventListener("click", startMaterialize);
   document.getElementById("sql-form").addEventListener("submit", runSql);
   document.getElementById("sql-csv").addEventListener("click", () => download("csv"));
   document.getElementById("sql-parquet").addEventListener("click", () => download("parquet"));
