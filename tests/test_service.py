@@ -349,7 +349,7 @@ def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_t
     first = serve(port)
     try:
         http = up(port)
-        job_id = http.post("/api/jobs/train", json={"manifest": "web", "steps": 120, "seed": 4}).json()["id"]
+        job_id = http.post("/api/jobs/train", json={"manifest": "web", "steps": 60, "seed": 4}).json()["id"]
         deadline = time.monotonic() + 300
         while len(http.get(f"/api/jobs/{job_id}").json()["loss"]) < 2:  # training, with steps behind it
             assert time.monotonic() < deadline
@@ -368,7 +368,7 @@ def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_t
         assert get(job_id)["state"] == "running"  # re-attached, not restarted
         done = _wait_job(get, job_id, ("done", "failed"), timeout=600)
         assert done["state"] == "done", done["log_tail"]
-        assert [p["step"] for p in done["loss"]] == list(range(1, 121))
+        assert [p["step"] for p in done["loss"]] == list(range(1, 61))
         log = Path(state.execute("SELECT log FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]).read_text()
         assert log.count("training web-tiny-s4") == 1  # started once
     finally:
