@@ -177,6 +177,20 @@ def _wait_for_step(run_dir: Path, step: int, after: float, timeout: float = 300)
     raise TimeoutError(f"{path} did not reach step {step}")
 
 
+def test_the_slurm_job_holds_the_run_folder_so_a_second_submission_trains_nothing(tmp_path, mixture):
+    out = tmp_path / "twice"
+    assert run_cli("train", mixture, "--preset", "tiny", "--nnodes", "2", "--nproc", "1", "--device", "cpu",
+                   "--steps", "4", "--out", out) == 0
+    from toxmix.train.launch import run_writer
+
+    with run_writer(out):  # the first job's batch step, still running
+        second = subprocess.run([sys.executable, "-m", "toxmix.train.slurm_job", str(out)], capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "SLURM_JOB_ID": "7"})
+    assert second.returncode == 1 and len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert "being written by another toxmix process" in second.stderr and "submitted twice" in second.stderr
+    assert not (out / "checkpoints").exists()
+
+
 def test_two_nodes_on_slurm_train_as_one_process_and_resume_after_a_warning_and_a_requeue(tmp_path, mixture, slurm,
                                                                                        monkeypatch):
     """`sbatch RUN/slurm.sbatch` on a real two-node Slurm: each node's torchrun agent gets its own rank (every node

@@ -52,7 +52,9 @@ def main(argv: list[str]) -> None:
     try:
         sys.exit(run_job(argv[0]))
     except ToxmixError as e:
-        sys.exit(f"error: {e}")
+        held = str(e).split(";")[0]
+        sys.exit(f"error: {held}; is this run submitted twice? (squeue --name {Path(argv[0]).name}); this job "
+                 "trains nothing")
 
 
 if __name__ == "__main__":
