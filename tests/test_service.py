@@ -265,11 +265,11 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         driver.find_element(By.CSS_SELECTOR, "#train-form button").click()
         points = []
         for _ in range(600):  # the curve grows while the job runs, until the job is done
-            line = driver.find_elements(By.CSS_SELECTOR, "#job-curve polyline")
-            if line:
-                n = len(line[0].get_attribute("points").split())
-                if not points or n != points[-1]:
-                    points.append(n)
+            # read in the page in one step: the curve is redrawn every second, so a held element goes stale
+            n = driver.execute_script("const l = document.querySelector('#job-curve polyline');"
+                                      "return l ? l.getAttribute('points').split(' ').length : 0;")
+            if n and (not points or n != points[-1]):
+                points.append(n)
             if "done" in driver.find_element(By.ID, "job-title").text or "failed" in driver.find_element(
                     By.ID, "job-title").text:
                 break
