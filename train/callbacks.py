@@ -9,6 +9,8 @@ from pathlib import Path
 from olmo_core.distributed.utils import get_rank
 from olmo_core.train.callbacks import Callback
 
+from toxmix.core.files import atomic_write_bytes
+
 KEPT = {"train/CE loss": "loss", "optim/LR (group 0)": "lr", "optim/total grad norm": "grad_norm",
         "throughput/device/TPS": "tokens_per_s", "throughput/device/MFU": "mfu", "throughput/total tokens": "tokens"}
 
@@ -20,11 +22,12 @@ class JsonlMetricsCallback(Callback):
     path: str = "metrics.jsonl"
 
     def pre_train(self):
-        # after a resume, drop lines past the checkpoint so the file reads as one uninterrupted run
+        # after a resume, drop lines past the checkpoint so the file reads as one uninterrupted run; only rank 0
+        # writes this file (every rank rewriting it at once lost lines on a real two-node run), and atomically
         path = Path(self.path)
-        if path.is_file():
+        if get_rank() == 0 and path.is_file():
             lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
-            path.write_text("".join(ln + "\n" for ln in lines))
+            atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
 
     def log_metrics(self, step: int, metrics: dict[str, float]):
         if get_rank() != 0:
