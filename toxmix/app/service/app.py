@@ -10,7 +10,6 @@ import json
 import secrets
 import threading
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from toxmix.app.api import Corpus
-from toxmix.app.service.jobs import Jobs
+from toxmix.app.service.jobs import runner
 from toxmix.app.service.state import ROLES, State, User
 from toxmix.core.errors import ToxmixError
 from toxmix.mixer.corpus.catalog import sql_literal
@@ -99,15 +98,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     state = State(root)
     corpus_dir = root / "corpus"
     slots = threading.BoundedSemaphore(settings.max_queries)
-    jobs = Jobs(state, root)
+    jobs = runner(state, root)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        jobs.close()
-
-    app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.",
-                  lifespan=lifespan)
+    app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.")
     app.state.jobs = jobs
 
     def corpus() -> Corpus:

@@ -146,7 +146,7 @@ class Jobs:
                     code = None
                 finished = code == 0 or (code is None and _run_finished(job["run_dir"]))
                 state = job["state"] if job["state"] == "cancelled" else "done" if finished else "failed"
-                con.execute("UPDATE jobs SET state = ?, code = ?, ended = ? WHERE id = ?",
+                con.execute("UPDATE jobs SET state = ?, code = ?, ended = ? WHERE id = ? AND ended IS NULL",
                             (state, code, time.time(), job["id"]))
 
 
@@ -159,3 +159,15 @@ def _run_finished(run_dir: str | None) -> bool:
     run = RunRecord.load(run_dir)
     rows = read_metrics(run.metrics_file)
     return bool(rows) and rows[-1].step >= run.planned_steps()
+
+
+_RUNNERS: dict[Path, Jobs] = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def runner(state: State, root: Path) -> Jobs:
+    """The one job runner of a project in this process (two would race to judge the same job's end)."""
+    with _RUNNERS_LOCK:
+        if root not in _RUNNERS:
+            _RUNNERS[root] = Jobs(state, root)
+        return _RUNNERS[root]
