@@ -143,6 +143,12 @@ def checkpoint_steps(folder: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def run_finished(run: RunRecord) -> bool:
+    """Whether the run's newest checkpoint is its last planned step (the trainer saves one when it ends)."""
+    steps = checkpoint_steps(run.checkpoints)
+    return bool(steps) and steps[-1][0] >= run.planned_steps()
+
+
 def latest_checkpoint(run: RunRecord, step: int | None = None) -> Path:
     """The newest (or the given) stepN checkpoint folder of a run."""
     steps = [s for s in checkpoint_steps(run.checkpoints) if step is None or s[0] == step]

@@ -11,13 +11,7 @@ from pathlib import Path
 from toxmix.core.errors import ToxmixError
 from toxmix.train.launch import NODE_SCRIPT, run_writer
 from toxmix.train.olmo import stop_request
-from toxmix.train.record import RunRecord, checkpoint_steps
-
-
-def finished(run: RunRecord) -> bool:
-    """Whether the run's newest checkpoint is its last planned step."""
-    steps = checkpoint_steps(run.checkpoints)
-    return bool(steps) and steps[-1][0] >= run.planned_steps()
+from toxmix.train.record import RunRecord, checkpoint_steps, run_finished
 
 
 def run_job(run_dir: str) -> int:
@@ -40,7 +34,7 @@ def run_job(run_dir: str) -> int:
         print(f"job {job} (restart {os.environ.get('SLURM_RESTART_COUNT', '0')}): {run.name} on {run.nnodes} nodes "
               f"x {run.nproc} processes ({run.device}, {run.dp})", flush=True)
         code = subprocess.call(["srun", "--kill-on-bad-exit=1", "bash", str(Path(run.run_dir) / NODE_SCRIPT)])
-        if warned and code == 0 and not finished(run):
+        if warned and code == 0 and not run_finished(run):
             print(f"job {job}: checkpointed at step {checkpoint_steps(run.checkpoints)[-1][0]}; requeueing",
                   flush=True)
             subprocess.call(["scontrol", "requeue", job])

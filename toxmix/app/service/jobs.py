@@ -44,7 +44,6 @@ class Jobs:
         self.logs = root / "service-jobs"
         self.logs.mkdir(exist_ok=True)
         self._children: dict[int, subprocess.Popen] = {}
-        self._stop = threading.Event()
         with closing(self._connect()) as con:
             con.executescript(SCHEMA)
         self._recover()
@@ -91,10 +90,6 @@ class Jobs:
         self.state.audit(by, "cancel", f"job {job_id}")
         return self.get(job_id)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
     def _recover(self) -> None:
         """After a restart: re-attach to children still running; a job whose child is gone has failed."""
         with closing(self._connect()) as con:
@@ -106,7 +101,8 @@ class Jobs:
                     log.write("\n[toxmix serve] the service restarted and this job's process was gone\n")
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while True:  # a daemon thread: it ends with the service
+            time.sleep(self.poll_s)
             try:
                 self._watch()
                 self._start_next()
@@ -152,13 +148,9 @@ class Jobs:
 
 def _run_finished(run_dir: str | None) -> bool:
     """Whether a training run reached its planned last step (how a re-attached job's end is judged)."""
-    from toxmix.train.record import RunRecord, read_metrics
+    from toxmix.train.record import RunRecord, run_finished
 
-    if not run_dir or not (Path(run_dir) / "metrics.jsonl").is_file():
-        return False
-    run = RunRecord.load(run_dir)
-    rows = read_metrics(run.metrics_file)
-    return bool(rows) and rows[-1].step >= run.planned_steps()
+    return bool(run_dir) and (Path(run_dir) / "run.json").is_file() and run_finished(RunRecord.load(run_dir))
 
 
 _RUNNERS: dict[Path, Jobs] = {}
