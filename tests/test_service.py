@@ -3,6 +3,7 @@ refusals as `toxmix sql`, hostile documents returned as data, CSRF on cookie ses
 browser (Debian's chromium through selenium)."""
 
 import json
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -21,8 +22,9 @@ HOSTILE = '<img src=x onerror=alert(1)>'
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, fasttext_model, shared) -> Path:
-    """A project folder: a tagged corpus with one hostile document, a manifest, and one user per role."""
+def project(tmp_path_factory, fasttext_model, tiny_model, shared) -> Path:
+    """A project folder: a tagged corpus with one hostile document, manifests, a model, a fastText scorer, an eval
+    and its report (`toxmix report`), and one user per role."""
     root = tmp_path_factory.mktemp("served")
     docs = root / "forum.jsonl"
     with open(docs, "w") as f:
@@ -32,7 +34,13 @@ def project(tmp_path_factory, fasttext_model, shared) -> Path:
     assert run_cli("ingest", "forum", docs, "-c", root / "corpus") == 0
     assert run_cli("ingest", "c4", shared / "data" / "c4" / "c4-validation-2k.parquet", "-c", root / "corpus") == 0
     assert run_cli("tag", "-c", root / "corpus", "-s", f"fasttext:{fasttext_model},name=tox") == 0
-    (root / "evals").mkdir()
+    (root / "models").mkdir()
+    shutil.copy(fasttext_model, root / "models" / "tox.bin")
+    shutil.copytree(tiny_model, root / "models" / "tiny")
+    assert run_cli("eval", root / "models" / "tiny", "--scorer", f"fasttext:{fasttext_model}", "--allow-overlap",
+                   "--toxigen", "8", "--rtp", "0", "--k", "2", "--max-new-tokens", "4", "--ce-docs", "8", "--label",
+                   "tiny", "--out", root / "evals" / "tiny") == 0
+    assert run_cli("report", root / "evals" / "tiny", "--out", root / "report", "--title", "served report") == 0
     (root / "evals" / "report.html").write_text(f"<html><body><h1>Table 1</h1><p>{HOSTILE.replace('<', '&lt;')}</p>"
                                                "<script>alert(2)</script></body></html>")
     (root / "manifests").mkdir()
@@ -68,6 +76,8 @@ ROUTES = [
     ("POST", "/api/jobs/train", {"manifest": "nosuch"}, "trainer", 404),
     ("POST", "/api/jobs/mixture", {"action": "resolve", "manifest": "nosuch"}, "trainer", 404),
     ("POST", "/api/jobs/999999/cancel", None, "trainer", 404),
+    ("POST", "/api/jobs/tag", {"scorer": "fasttext:models/tox.bin", "sources": ["nosuch"]}, "trainer", 404),
+    ("POST", "/api/jobs/eval", {"model": "models/nosuch", "label": "x"}, "trainer", 404),
     ("GET", "/api/overview", None, "reader"),
     ("GET", "/api/histogram", None, "reader"),
     ("GET", "/api/documents?source=forum", None, "reader"),
@@ -180,6 +190,35 @@ def test_oversized_bodies_are_refused(client, tokens):
     assert r.status_code == 413
 
 
+def _own_project(project: Path, to: Path) -> tuple[Path, str]:
+    """A copy of the project's corpus, manifests, models and reports, with a trainer's token: a service started on
+    it runs its own jobs (this test process's runner leads the jobs of `project`, one runner per project)."""
+    skip = {"runs", "service-jobs", "corpus/mixtures", "corpus/tokens", "corpus/locks"}
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        rel = Path(folder).relative_to(project)
+        return [n for n in names if str(rel / n).removeprefix("./") in skip or n.startswith(".toxmix-service")
+                or n.endswith(".lock.json")]
+
+    shutil.copytree(project, to, ignore=ignore)
+    return to, State(to).add_user("t", "trainer")
+
+
+def _serve(root: Path, *flags: str) -> tuple[subprocess.Popen, int]:
+    """`toxmix serve ROOT` on a free port, once it answers."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "serve", str(root), "--port", str(port),
+                               *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+            time.sleep(0.2)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,9 +234,8 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "serve", str(project), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    root, token = _own_project(project, tmp_path / "project")
+    server, port = _serve(root)
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(flag)
@@ -205,18 +243,10 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
-                time.sleep(0.2)
         driver = webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
         wait = WebDriverWait(driver, 30)
         driver.get(f"http://127.0.0.1:{port}/")
-        driver.find_element(By.ID, "token").send_keys(tokens["trainer"])
+        driver.find_element(By.ID, "token").send_keys(token)
         driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#histogram svg rect"))
         assert "forum" in driver.find_element(By.ID, "sources").text
@@ -279,7 +309,16 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         driver.save_screenshot(str(tmp_path / "run.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
-        shots = ("overview", "sql", "document", "manifest", "run")
+        wait.until(lambda d: any(a.text == "report/report.html" for a in d.find_elements(By.CSS_SELECTOR,
+                                                                                        "#report-list a")))
+        next(a for a in driver.find_elements(By.CSS_SELECTOR, "#report-list a") if a.text == "report/report.html"
+             ).click()  # what `toxmix report` wrote, opened in its own tab
+        wait.until(lambda d: len(d.window_handles) == 2)
+        driver.switch_to.window(driver.window_handles[1])
+        wait.until(lambda d: "served report" in d.find_element(By.TAG_NAME, "h1").text)
+        assert driver.find_elements(By.CSS_SELECTOR, "table") and driver.find_elements(By.CSS_SELECTOR, "img")
+        driver.save_screenshot(str(tmp_path / "report.png"))
+        shots = ("overview", "sql", "document", "manifest", "run", "report")
         assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in shots)
     finally:
         if driver is not None:
@@ -327,26 +366,16 @@ def test_a_training_job_runs_once_and_shows_its_loss_curve(client, tokens, proje
     assert bad.status_code == 400 and "unknown preset 'gpt5'" in bad.json()["detail"]
 
 
-def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_twice(project, tokens, tmp_path):
+def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_twice(project, tmp_path):
     import httpx
 
-    def serve(port):
-        return subprocess.Popen([sys.executable, "-m", "toxmix.app.cli", "serve", str(project), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root, token = _own_project(project, tmp_path / "project")
 
     def up(port):
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                            headers={"Authorization": f"Bearer {tokens['trainer']}"})
-        for _ in range(300):
-            try:
-                http.get("/api/me").raise_for_status()
-                return http
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise TimeoutError("the service did not start")
+        return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                            headers={"Authorization": f"Bearer {token}"})
 
-    port = _free_port()
-    first = serve(port)
+    first, port = _serve(root)
     try:
         http = up(port)
         job_id = http.post("/api/jobs/train", json={"manifest": "web", "steps": 60, "seed": 4}).json()["id"]
@@ -357,11 +386,10 @@ def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_t
     finally:
         first.kill()  # kill -9: no clean-up of any kind
         first.wait()
-    state = sqlite3.connect(project / ".toxmix-service.sqlite")
+    state = sqlite3.connect(root / ".toxmix-service.sqlite")
     pid = state.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
     assert Path(f"/proc/{pid}").exists()  # the trainer outlived the service
-    port = _free_port()
-    second = serve(port)
+    second, port = _serve(root)
     try:
         http = up(port)
         get = lambda i: http.get(f"/api/jobs/{i}").json()  # noqa: E731
@@ -377,7 +405,8 @@ def test_a_service_killed_mid_job_reattaches_after_a_restart_and_never_runs_it_t
 
 
 def test_reports_are_served_from_the_project_only_and_run_no_script(client, tokens):
-    assert _call(client, "GET", "/api/reports", None, tokens["reader"]).json() == ["evals/report.html"]
+    assert _call(client, "GET", "/api/reports", None, tokens["reader"]).json() == ["evals/report.html",
+                                                                                  "report/report.html"]
     page = _call(client, "GET", "/reports/evals/report.html", None, tokens["reader"])
     assert "Table 1" in page.text and "script-src" not in page.headers["content-security-policy"]
     assert "default-src 'none'" in page.headers["content-security-policy"]  # so its inline script does not run
@@ -418,3 +447,117 @@ def test_a_materialize_job_writes_the_lock_and_token_files(client, tokens, proje
 
     lock = read_lock(project / "manifests" / "mix.lock.json")
     assert lock.materialized is not None and all(Path(p).is_file() for p in lock.materialized.paths())
+
+
+def test_tag_and_eval_jobs_run_the_commands_on_files_inside_the_project(client, tokens, project):
+    get = lambda i: _call(client, "GET", f"/api/jobs/{i}", None, tokens["reader"]).json()  # noqa: E731
+    post = lambda path, body: _call(client, "POST", path, body, tokens["trainer"])  # noqa: E731
+    for spec in ("fasttext:/etc/passwd", "fasttext:../../x.bin", "detoxify:original,checkpoint=/etc/hosts"):
+        refused = post("/api/jobs/tag", {"scorer": spec})
+        assert refused.status_code == 400 and "outside the project" in refused.json()["detail"], spec
+    bad = post("/api/jobs/tag", {"scorer": "nosuch:x"})
+    assert bad.status_code == 400 and "bad scorer spec 'nosuch:x'" in bad.json()["detail"]
+    tag = post("/api/jobs/tag", {"scorer": "fasttext:models/tox.bin,name=second", "sources": ["forum"]})
+    assert tag.status_code == 200 and tag.json()["kind"] == "tag"
+    done = _wait_job(get, tag.json()["id"], ("done", "failed"))
+    assert done["state"] == "done", done["log_tail"]
+    scored = _call(client, "POST", "/api/sql", {"query": "SELECT count(*) FROM attributes_second"},
+                   tokens["reader"]).json()["rows"][0][0]
+    assert scored == 41  # every forum document, and only those
+    assert post("/api/jobs/eval", {"model": "../models", "label": "x"}).status_code == 400
+    assert post("/api/jobs/eval", {"model": "models/tiny", "label": "../x"}).status_code == 400
+    job = post("/api/jobs/eval", {"model": "models/tiny", "label": "served", "toxigen": 0, "rtp": 0, "ce_docs": 4})
+    done = _wait_job(get, job.json()["id"], ("done", "failed"))
+    assert done["state"] == "done", done["log_tail"]
+    result = json.loads((project / "evals" / "served" / "result.json").read_text())
+    assert result["conditions"][0]["cross_entropy"]["texts"] == 4 and result["label"] == "served"
+
+
+def test_query_slots_hold_across_processes(tmp_path):
+    from toxmix.app.service.slots import Slots
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from toxmix.app.service.slots import Slots\n"
+                               f"with Slots(Path({str(tmp_path)!r}), 1).held(5):\n"
+                               "    print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TimeoutError), Slots(tmp_path, 1).held(0.3):
+            pass
+        with Slots(tmp_path, 2).held(0.3):  # a second slot is free
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with Slots(tmp_path, 1).held(0.3):  # a dead holder's slot is free again
+        pass
+
+
+def test_one_runner_leads_a_projects_jobs_and_the_next_takes_over(tmp_path):
+    from toxmix.app.service.jobs import Jobs
+
+    state = State(tmp_path)
+    first, second = Jobs(state, tmp_path, poll_s=0.05), Jobs(state, tmp_path, poll_s=0.05)
+    job_id = first.submit("resolve", "me", ["--help"], None)
+    deadline = time.monotonic() + 60
+    while first.get(job_id)["state"] != "done":
+        assert time.monotonic() < deadline, first.get(job_id)
+        time.sleep(0.05)
+    leaders = [j for j in (first, second) if j._leader is not None]
+    assert len(leaders) == 1  # the other queues and shows jobs, and waits for the lock
+    assert Path(first.get(job_id)["log"]).read_text().count("Usage: toxmix") == 1  # ran once
+
+
+def test_several_workers_share_the_query_slots_and_run_jobs(project, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    root, token = _own_project(project, tmp_path / "project")
+    server, port = _serve(root, "--workers", "2", "--max-queries", "1", "--busy-wait", "1")
+    try:
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) >= 2, workers  # the two workers (and uvicorn's resource tracker)
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                            headers={"Authorization": f"Bearer {token}"})
+        slow = {"query": "SELECT sum(a.range * b.range) FROM range(40000) a, range(40000) b"}  # ~4 s
+        with ThreadPoolExecutor(6) as pool:
+            codes = sorted(pool.map(lambda _: http.post("/api/sql", json=slow).status_code, range(6)))
+        assert codes.count(200) == 1 and codes.count(503) == 5, codes  # one slot for the whole service
+        job = http.post("/api/jobs/mixture", json={"action": "resolve", "manifest": "mix"}).json()
+        done = _wait_job(lambda i: http.get(f"/api/jobs/{i}").json(), job["id"], ("done", "failed"), timeout=120)
+        assert done["state"] == "done", done["log_tail"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_training_job_on_slurm_is_followed_to_its_end_and_cancelled_there(client, tokens, project, slurm,
+                                                                            monkeypatch):
+    """`executor: slurm`: the job runs `toxmix train --nnodes 2 --submit --follow` on the real test Slurm; the
+    service's job ends with the Slurm job, and cancelling it cancels the Slurm job."""
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])  # what the service's environment has on a cluster
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    get = lambda i: _call(client, "GET", f"/api/jobs/{i}", None, tokens["reader"]).json()  # noqa: E731
+    on_slurm = {"manifest": "web", "executor": "slurm", "nnodes": 2, "nproc": 1, "device": "cpu",
+                "slurm_partition": "cpu", "slurm_time": "30", "cpus_per_task": 1}
+    job = _call(client, "POST", "/api/jobs/train", {**on_slurm, "steps": 6, "seed": 8}, tokens["trainer"]).json()
+    done = _wait_job(get, job["id"], ("done", "failed"))
+    assert done["state"] == "done", done["log_tail"]
+    assert "submitted Slurm job" in done["log_tail"] and "done: Slurm job" in done["log_tail"]
+    assert [p["step"] for p in done["loss"]] == [1, 2, 3, 4, 5, 6]
+    slurm_id = (project / "runs" / "web-tiny-s8" / "slurm-job").read_text().strip()
+    assert slurm.job(slurm_id)["JobState"] == "COMPLETED"
+    long = _call(client, "POST", "/api/jobs/train", {**on_slurm, "steps": 400, "seed": 9}, tokens["trainer"]).json()
+    deadline = time.monotonic() + 300
+    while len(get(long["id"])["loss"]) < 1:
+        assert time.monotonic() < deadline, get(long["id"])["log_tail"]
+        time.sleep(0.3)
+    slurm_id = (project / "runs" / "web-tiny-s9" / "slurm-job").read_text().strip()
+    assert _call(client, "POST", f"/api/jobs/{long['id']}/cancel", None, tokens["trainer"]).json()["state"] == \
+        "cancelled"
+    deadline = time.monotonic() + 60
+    while slurm.job(slurm_id)["JobState"] != "CANCELLED":
+        assert time.monotonic() < deadline, slurm.job(slurm_id)
+        time.sleep(0.3)
+    slurm.wait(120)

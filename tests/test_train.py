@@ -162,6 +162,10 @@ def test_multi_node_writes_slurm_script(tmp_path, mixture, capsys):
     assert "--node-rank=<NODE_RANK>" in capsys.readouterr().out
     # planned on this GPU-less machine, a multi-node run is still a GPU job with HSDP
     assert RunRecord.load(out).device == "cuda" and RunRecord.load(out).dp == "hsdp"
+    assert run_cli("train", mixture, "--preset", "small", "--submit", "--out", tmp_path / "one") == 2
+    assert "--submit set up the Slurm job of a multi-node run; add --nnodes N" in capsys.readouterr().err
+    assert run_cli("train", mixture, "--nnodes", "2", "--follow", "--out", tmp_path / "two") == 2
+    assert "--follow stays with a submitted job: add --submit" in capsys.readouterr().err
 
 
 def _wait_for_step(run_dir: Path, step: int, after: float, timeout: float = 300) -> int:
@@ -198,13 +202,15 @@ def test_two_nodes_on_slurm_train_as_one_process_and_resume_after_a_warning_and_
     step) checkpoints, stops and requeues the job, and an operator's `scontrol requeue` resumes from the newest
     checkpoint, neither losing nor repeating a step."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
     out = tmp_path / "two"
     assert run_cli("train", mixture, "--preset", "tiny", "--nnodes", "2", "--nproc", "1", "--device", "cpu",
                    "--steps", "40", "--checkpoint-interval", "5", "--seed", "6", "--out", out,
-                   "--cpus-per-task", "1", "--slurm-partition", "cpu", "--slurm-time", "30") == 0
+                   "--cpus-per-task", "1", "--slurm-partition", "cpu", "--slurm-time", "30", "--submit") == 0
     script = (out / "slurm.sbatch").read_text()
     assert "#SBATCH --requeue" in script and "#SBATCH --signal=B:USR1@120" in script
-    job = slurm.run("sbatch", "--parsable", str(out / "slurm.sbatch")).strip()
+    job = (out / "slurm-job").read_text().strip()
+    assert slurm.job(job)["JobName"] == RunRecord.load(out).name
     start = time.time()
     _wait_for_step(out, 3, start)
     slurm.run("scancel", "--batch", "--signal=USR1", job)  # what Slurm sends 120 s before --time runs out

@@ -59,12 +59,16 @@ class TrainConfig(RunOptions):
     slurm_partition: str | None = None
     slurm_time: Annotated[str, Field(pattern=SLURM_TIME)] = "24:00:00"
     cpus_per_task: Positive | None = None
+    submit: bool = False  # sbatch the written script
+    follow: bool = False  # and stay until the Slurm job ends
 
     def check(self) -> None:
         super().check()
-        if self.nnodes == 1 and (self.slurm_partition or self.cpus_per_task):
-            raise ToxmixError("--slurm-partition and --cpus-per-task set up the Slurm job of a multi-node run; "
-                              "add --nnodes N (N > 1), or drop them to train here")
+        if self.nnodes == 1 and (self.slurm_partition or self.cpus_per_task or self.submit):
+            raise ToxmixError("--slurm-partition, --cpus-per-task and --submit set up the Slurm job of a multi-node "
+                              "run; add --nnodes N (N > 1), or drop them to train here")
+        if self.follow and not self.submit:
+            raise ToxmixError("--follow stays with a submitted job: add --submit")
 
 
 class SweepConfig(RunOptions):
@@ -116,16 +120,20 @@ class Outcome:
     run: RunRecord
     code: int | None = None  # the trainer's exit code; None when nothing trained
     script: Path | None = None  # the Slurm script of a multi-node run
+    slurm_job: str | None = None  # its job id, once submitted
 
     @property
     def status(self) -> str:
         return "planned" if self.code is None else "done" if self.code == 0 else "failed"
 
 
-def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None) -> Outcome:
+def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None,
+          on_submit: Callable[[RunRecord, str], None] | None = None,
+          on_step: Callable[[int], None] | None = None) -> Outcome:
     """Plan the run; under the run folder's one-writer lock, save its record and train it (one node), or write
-    its Slurm script (several nodes); record it in the registry beside the run folder. A dry run only plans."""
-    from toxmix.train.launch import SlurmJob, launch, run_writer, write_cluster_scripts
+    its Slurm script (several nodes), which `submit` sbatches and `follow` stays with; record a trained run in the
+    registry beside the run folder. A dry run only plans."""
+    from toxmix.train.launch import SlurmJob, follow, launch, run_writer, submit, write_cluster_scripts
     from toxmix.train.registry import record_run
 
     run = plan(cfg)
@@ -133,14 +141,22 @@ def train(cfg: TrainConfig, on_start: Callable[[RunRecord], None] | None = None)
         return Outcome(run)
     with run_writer(run.run_dir, cfg.wait):
         run.save()
+        script = None
         if run.nnodes > 1:
-            return Outcome(run, script=write_cluster_scripts(run, SlurmJob(
-                partition=cfg.slurm_partition, time=cfg.slurm_time, cpus_per_task=cfg.cpus_per_task)))
-        if on_start:
+            script = write_cluster_scripts(run, SlurmJob(partition=cfg.slurm_partition, time=cfg.slurm_time,
+                                                         cpus_per_task=cfg.cpus_per_task))
+        elif on_start:
             on_start(run)
-        outcome = Outcome(run, code=launch(run))
-        record_run(Path(run.run_dir).parent, run, outcome.status)
-    return outcome
+        if script is None:
+            outcome = Outcome(run, code=launch(run))
+            record_run(Path(run.run_dir).parent, run, outcome.status)
+            return outcome
+    if not cfg.submit:  # the batch step takes the run folder's lock: submit only once it is let go
+        return Outcome(run, script=script)
+    job = submit(script)
+    if on_submit:
+        on_submit(run, job)
+    return Outcome(run, code=follow(run, job, on_step) if cfg.follow else None, script=script, slurm_job=job)
 
 
 def sweep(cfg: SweepConfig, on_start: Callable[[RunRecord], None] | None = None) -> list[Outcome]:

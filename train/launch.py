@@ -5,9 +5,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxmix.core.errors import ToxmixError
 from toxmix.core.locks import one_writer
 from toxmix.core.processes import child_dies_with_us
 from toxmix.core.settings import default_threads
@@ -122,3 +125,58 @@ def launch(run: RunRecord) -> int:
 def run_writer(run_dir: str | Path, wait: bool = False):
     """The one-writer lock of a run folder: a second trainer on it is refused (or waits with `wait`)."""
     return one_writer(Path(run_dir) / "trainer.lock", f"run folder {run_dir}", wait)
+
+
+SLURM_JOB_FILE = "slurm-job"  # the id of the run's newest Slurm submission
+SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE")
+
+
+def submit(script: Path) -> str:
+    """`sbatch` the run's script; return the Slurm job id (also written to RUN/slurm-job)."""
+    try:
+        done = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ToxmixError("sbatch is not on PATH: submit from a Slurm login node, or drop --submit and "
+                          f"run 'sbatch {script}' there") from None
+    if done.returncode != 0:
+        raise ToxmixError(f"sbatch refused {script}: {done.stderr.strip().splitlines()[-1] if done.stderr else ''}")
+    job = done.stdout.strip().split(";")[0]
+    (script.parent / SLURM_JOB_FILE).write_text(job + "\n")
+    return job
+
+
+def slurm_state(job: str) -> str | None:
+    """The Slurm job's state (PENDING, RUNNING, COMPLETED...), or None once the controller no longer knows it."""
+    done = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True)
+    fields = dict(f.split("=", 1) for f in done.stdout.split() if "=" in f)
+    return fields.get("JobState") if done.returncode == 0 else None
+
+
+def follow(run: RunRecord, job: str, on_step: Callable[[int], None] | None = None, poll_s: float = 2.0) -> int:
+    """Stay with a submitted job until it ends: 0 if it completed; SIGTERM (a cancel) cancels the job."""
+    from toxmix.train.record import read_metrics, run_finished
+
+    def cancel(signum, frame) -> None:
+        subprocess.run(["scancel", job], check=False)
+        raise ToxmixError(f"cancelled Slurm job {job}; run the same command again to resume from its checkpoint")
+
+    previous = signal.signal(signal.SIGTERM, cancel)
+    seen = 0
+    try:
+        while True:
+            state = slurm_state(job)
+            try:
+                rows = read_metrics(run.metrics_file)
+            except ValueError:  # a line being written
+                rows = []
+            step = rows[-1].step if rows else seen
+            if step != seen and on_step:
+                on_step(step)
+            seen = step
+            if state is None:  # aged out of the controller: judge by the run itself
+                return 0 if run_finished(run) else 1
+            if state in SLURM_ENDED:
+                return 0 if state == "COMPLETED" else 1
+            time.sleep(poll_s)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,5 +1,6 @@
 """`toxmix serve`: the project as a web service for a group, and its users."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,9 @@ def serve(
     project: Annotated[Path, typer.Option(help="With 'users': the project folder the service serves.")] = Path("."),
     host: Annotated[str, typer.Option(help="Address to bind; the loopback address unless you put a TLS proxy in front.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    max_queries: Annotated[int, typer.Option(help="User SQL queries at once; others wait, then get 'busy'.")] = 4,
+    workers: Annotated[int, typer.Option(help="Worker processes answering requests (one of them runs the jobs).")] = 1,
+    max_queries: Annotated[int, typer.Option(help="User SQL queries at once, across the workers; others wait, then get 'busy'.")] = 4,
+    busy_wait: Annotated[float, typer.Option(help="Seconds a query waits for a free slot before 'busy'.")] = 30.0,
     query_timeout: Annotated[float, typer.Option(help="Seconds one user query may run.")] = 30.0,
     query_memory: Annotated[str, typer.Option(help="Memory one user query may use.")] = "2GB",
 ) -> None:
@@ -27,7 +30,7 @@ def serve(
     ROOT/.toxmix-service.sqlite). API documentation at /docs.
 
     Examples: toxmix serve users add alice --role author --project runs/demo;
-    toxmix serve runs/demo --port 8000
+    toxmix serve runs/demo --port 8000 --workers 4
     """
     from toxmix.app.service.state import State
 
@@ -47,17 +50,25 @@ def serve(
         raise ToxmixError(f"unexpected argument {action!r}; serve takes one project folder")
     import uvicorn
 
-    from toxmix.app.service.app import ServiceSettings, create_app
+    from toxmix.app.service.app import SETTINGS_ENV, ServiceSettings, create_app
 
-    settings = ServiceSettings(root=_project(Path(root)), max_queries=max_queries, query_timeout_s=query_timeout,
-                               query_memory=query_memory)
+    if workers < 1:
+        raise ToxmixError(f"--workers {workers}: give 1 or more")
+    settings = ServiceSettings(root=_project(Path(root)).resolve(), max_queries=max_queries,
+                               query_timeout_s=query_timeout, query_memory=query_memory, busy_wait_s=busy_wait)
     state = State(settings.root)
     if not state.users():
         raise ToxmixError(f"no users yet: add one with 'toxmix serve users add NAME --role admin --project {root}'")
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"note: binding {host}: anyone who can reach it can try tokens; put a TLS proxy in front")
-    console.print(f"serving {settings.root} on http://{host}:{port} (API documentation at /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    console.print(f"serving {settings.root} on http://{host}:{port} with {workers} worker(s) (API documentation at "
+                  "/docs)")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        return
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run("toxmix.app.service.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="warning")
 
 
 def _project(path: Path) -> Path:

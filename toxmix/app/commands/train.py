@@ -33,6 +33,8 @@ def train(
     slurm_partition: Annotated[str | None, typer.Option(help="With --nnodes: the partition of the Slurm job (default: the cluster's).")] = None,
     slurm_time: Annotated[str, typer.Option(help="With --nnodes: the Slurm job's time limit; the run checkpoints and requeues itself 2 minutes before it.")] = "24:00:00",
     cpus_per_task: Annotated[int | None, typer.Option(help="With --nnodes: CPUs per node for the job (default 8 per process).")] = None,
+    submit: Annotated[bool, typer.Option("--submit", help="With --nnodes: sbatch the written script (from a Slurm login node).")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="With --submit: stay until the Slurm job ends, printing its progress; exit with its outcome (Ctrl-C or SIGTERM cancels the job).")] = False,
     wandb_project: Annotated[str | None, typer.Option(help="Also log to this Weights & Biases project.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and parameter count; train nothing.")] = False,
     wait: Annotated[bool, typer.Option(help="If another trainer is using the run folder, wait for it instead of stopping.")] = False,
@@ -44,7 +46,7 @@ def train(
 
     Examples: toxmix train manifests/demo/demo-10.yaml --preset tiny;
     toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --dry-run;
-    toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --nnodes 2 --nproc 8 --slurm-time 48:00:00;
+    toxmix train manifests/paper/paper-10.yaml --preset olmo1-1b --nnodes 2 --nproc 8 --slurm-time 48:00:00 --submit;
     toxmix train sweep manifests/demo/ --preset tiny --seeds 1,2
     """
     from toxmix.train.jobs import SweepConfig, TrainConfig
@@ -57,9 +59,9 @@ def train(
     if manifest == "sweep":
         if folder is None:
             raise ToxmixError("toxmix train sweep needs a folder of manifests, e.g. manifests/demo/")
-        if slurm_partition or cpus_per_task or slurm_time != "24:00:00":
-            raise ToxmixError("--slurm-partition, --slurm-time and --cpus-per-task are for one multi-node run "
-                              "(--nnodes); a sweep trains its runs here")
+        if slurm_partition or cpus_per_task or slurm_time != "24:00:00" or submit or follow:
+            raise ToxmixError("--slurm-partition, --slurm-time, --cpus-per-task, --submit and --follow are for one "
+                              "multi-node run (--nnodes); a sweep trains its runs here")
         cfg = SweepConfig(folder=folder, seeds=tuple(parse_list(seeds, int, "--seeds")), out=out or Path("runs"),
                           **shared)
         outcomes = run_sweep(cfg, on_start=_starting)
@@ -75,11 +77,20 @@ def train(
     if folder is not None:
         raise ToxmixError(f"unexpected argument {str(folder)!r}; to train a folder use 'toxmix train sweep FOLDER'")
     cfg = TrainConfig(manifest=manifest, seed=seed, nnodes=nnodes, out=out, slurm_partition=slurm_partition,
-                      slurm_time=slurm_time, cpus_per_task=cpus_per_task, **shared)
-    outcome = run_train(cfg, _starting)
+                      slurm_time=slurm_time, cpus_per_task=cpus_per_task, submit=submit, follow=follow, **shared)
+    outcome = run_train(cfg, _starting, _submitted, _step)
     run = outcome.run
     if dry_run:
         _show_plan(run, verbose=True)
+        return
+    if outcome.slurm_job is not None:
+        if outcome.code is None:
+            return
+        if outcome.code != 0:
+            raise ToxmixError(f"Slurm job {outcome.slurm_job} did not complete; see {run.run_dir}/slurm-"
+                              f"{outcome.slurm_job}.out, and submit again to resume from its checkpoint")
+        console.print(f"done: Slurm job {outcome.slurm_job} completed {run.planned_steps()} steps; metrics in "
+                      f"{run.metrics_file}")
         return
     if outcome.script is not None:
         from toxmix.train.launch import torchrun_command
@@ -106,6 +117,15 @@ def train(
 def _starting(run) -> None:
     console.print(f"training {run.name}: {run.planned_steps():,} steps of {run.preset.global_batch_tokens:,} "
                   f"tokens on {run.device} -> {run.run_dir}")
+
+
+def _submitted(run, job: str) -> None:
+    console.print(f"submitted Slurm job {job}: {run.name} on {run.nnodes} nodes x {run.nproc} -> {run.run_dir} "
+                  f"(log {run.run_dir}/slurm-{job}.out; squeue -j {job})")
+
+
+def _step(step: int) -> None:
+    console.print(f"step {step}")
 
 
 def _show_plan(run, verbose: bool = False) -> None:

@@ -7,9 +7,10 @@ in the page as text, never as markup, under a Content-Security-Policy that forbi
 
 import io
 import json
+import os
 import secrets
-import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,11 +20,13 @@ from pydantic import BaseModel, Field
 
 from toxmix.app.api import Corpus
 from toxmix.app.service.jobs import runner
+from toxmix.app.service.slots import Slots
 from toxmix.app.service.state import ROLES, State, User
 from toxmix.core.errors import ToxmixError
 from toxmix.mixer.corpus.catalog import sql_literal
 from toxmix.mixer.manifest.predicate import compile_predicate
 from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, parse_manifest
+from toxmix.train.jobs import SLURM_TIME
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "toxmix_session", "toxmix_csrf", "x-csrf-token"
@@ -90,6 +93,31 @@ class TrainRequest(BaseModel):
     preset: str = "tiny"
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 20
     seed: Annotated[int, Field(ge=0)] = 0
+    executor: Literal["local", "slurm"] = "local"  # slurm: sbatch the run and follow the Slurm job
+    nnodes: Annotated[int, Field(ge=2, le=1024)] = 2  # with slurm
+    nproc: Annotated[int, Field(ge=1, le=64)] | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    slurm_partition: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    slurm_time: Annotated[str, Field(pattern=SLURM_TIME)] = "24:00:00"
+    cpus_per_task: Annotated[int, Field(ge=1, le=1024)] | None = None
+
+
+class TagRequest(BaseModel):
+    scorer: Annotated[str, Field(min_length=3, max_length=1000)]  # KIND:MODEL[,key=value], as `toxmix tag -s`
+    sources: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]] = []
+    retag: bool = False
+
+
+class EvalRequest(BaseModel):
+    model: Annotated[str, Field(min_length=1, max_length=1000)]  # a model folder or .gguf file in the project
+    label: str  # the result goes to ROOT/evals/LABEL
+    scorer: Annotated[str, Field(min_length=3, max_length=1000)] | None = None
+    toxigen: Annotated[int, Field(ge=0, le=3000)] = 300
+    rtp: Annotated[int, Field(ge=0, le=3000)] = 300
+    k: Annotated[int, Field(ge=1, le=25)] = 5
+    max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 20
+    ce_docs: Annotated[int, Field(ge=0, le=10_000)] = 200  # 0: no cross-entropy
+    seed: Annotated[int, Field(ge=0)] = 0
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -97,8 +125,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     root = settings.root.resolve()
     state = State(root)
     corpus_dir = root / "corpus"
-    slots = threading.BoundedSemaphore(settings.max_queries)
+    slots = Slots(root / ".toxmix-service-slots", settings.max_queries)
     jobs = runner(state, root)
+
+    @contextmanager
+    def slot():
+        """One of the service's max_queries query slots (shared by its workers), or 503 after busy_wait_s."""
+        try:
+            with slots.held(settings.busy_wait_s):
+                yield
+        except TimeoutError:
+            raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly") from None
 
     app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.")
     app.state.jobs = jobs
@@ -156,16 +193,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     def run_query(user: User, sql: str):
         """Run one user query in a slot (at most max_queries at once), recorded in their history."""
-        if not slots.acquire(timeout=settings.busy_wait_s):
-            raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly")
-        start = time.monotonic()
-        try:
-            table = corpus().sql(sql).arrow()
-        except ToxmixError as e:
-            state.record_query(user.name, sql, (time.monotonic() - start) * 1000, None, str(e))
-            raise HTTPException(400, str(e)) from None
-        finally:
-            slots.release()
+        with slot():
+            start = time.monotonic()
+            try:
+                table = corpus().sql(sql).arrow()
+            except ToxmixError as e:
+                state.record_query(user.name, sql, (time.monotonic() - start) * 1000, None, str(e))
+                raise HTTPException(400, str(e)) from None
         ms = (time.monotonic() - start) * 1000
         state.record_query(user.name, sql, ms, table.num_rows, None)
         return table, ms
@@ -314,12 +348,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         from toxmix.mixer.corpus.bounded import Limits
 
         path = _edited_path(root, body)
-        if not slots.acquire(timeout=settings.busy_wait_s):
-            raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly")
-        try:
+        with slot():
             return preview(body.text, path, Limits(settings.query_timeout_s, settings.query_memory, "4GB"))
-        finally:
-            slots.release()
 
     @app.put("/api/manifests/{name}")
     def save_manifest(user: Author, name: str, body: ManifestText) -> dict:
@@ -387,8 +417,44 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         get_preset(body.preset)  # a one-line error listing the presets
         run_dir = root / "runs" / f"{body.manifest}-{body.preset}-s{body.seed}"
         args = ["train", str(path), "--preset", body.preset, "--steps", str(body.steps), "--seed", str(body.seed),
-                "--out", str(run_dir)]
+                "--out", str(run_dir), "--device", body.device]
+        if body.nproc:
+            args += ["--nproc", str(body.nproc)]
+        if body.executor == "slurm":
+            args += ["--nnodes", str(body.nnodes), "--slurm-time", body.slurm_time, "--submit", "--follow"]
+            for flag, value in (("--slurm-partition", body.slurm_partition), ("--cpus-per-task", body.cpus_per_task)):
+                args += [flag, str(value)] if value else []
         return _public(jobs.get(jobs.submit("train", user.name, args, str(run_dir))))
+
+    @app.post("/api/jobs/tag")
+    def start_tagging(user: Trainer, body: TagRequest) -> dict:
+        """Queue `toxmix tag -c ROOT/corpus -s SPEC [--source S...]`; a local model must be in the project."""
+        from toxmix.classifiers.spec import ScorerSpec
+
+        spec = _confined_spec(root, body.scorer)
+        c = corpus()
+        unknown = [s for s in body.sources if s not in c.sources]
+        if unknown:
+            raise HTTPException(404, f"no source {unknown[0]!r} (sources: {', '.join(c.sources)})")
+        args = ["tag", "-c", str(corpus_dir), "-s", str(ScorerSpec.parse(spec))]
+        args += [a for s in body.sources for a in ("--source", s)] + (["--retag"] if body.retag else [])
+        return _public(jobs.get(jobs.submit("tag", user.name, args, None)))
+
+    @app.post("/api/jobs/eval")
+    def start_eval(user: Trainer, body: EvalRequest) -> dict:
+        """Queue `toxmix eval MODEL --out ROOT/evals/LABEL ...` (generation toxicity and cross-entropy)."""
+        if not MIXTURE_NAME_RE.match(body.label):
+            raise HTTPException(400, f"label {body.label!r}: letters, digits, '_' and '-', a letter first")
+        model = _inside(root, body.model, "model")
+        if not model.exists():
+            raise HTTPException(404, f"no model {body.model!r} in this project (a folder from 'toxmix export')")
+        args = ["eval", str(model), "--out", str(root / "evals" / body.label), "--label", body.label,
+                "--toxigen", str(body.toxigen), "--rtp", str(body.rtp), "--k", str(body.k),
+                "--max-new-tokens", str(body.max_new_tokens), "--seed", str(body.seed)]
+        args += ["--ce", "none"] if body.ce_docs == 0 else ["--ce-docs", str(body.ce_docs)]
+        if body.scorer:
+            args += ["--scorer", _confined_spec(root, body.scorer)]
+        return _public(jobs.get(jobs.submit("eval", user.name, args, None)))
 
     @app.post("/api/jobs/mixture")
     def start_mixture(user: Trainer, body: MixtureRequest) -> dict:
@@ -420,6 +486,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     return app
 
 
+SETTINGS_ENV = "TOXMIX_SERVICE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process: `toxmix serve --workers N` passes its settings through the environment."""
+    return create_app(ServiceSettings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
 def _manifest_path(root: Path, name: str) -> Path:
     """The manifest NAME under ROOT/manifests, checked as the CLI checks mixture names."""
     if not MIXTURE_NAME_RE.match(name):
@@ -428,6 +502,26 @@ def _manifest_path(root: Path, name: str) -> Path:
     if not found:
         raise HTTPException(404, f"no manifest {name!r} under {root / 'manifests'}")
     return found[0]
+
+
+def _inside(root: Path, text: str, what: str) -> Path:
+    """A path the request names, resolved against ROOT; refused if it leads outside the project."""
+    path = (root / text).resolve()
+    if not path.is_relative_to(root):
+        raise HTTPException(400, f"{what} {text!r} is outside the project: give a path inside it")
+    return path
+
+
+def _confined_spec(root: Path, text: str) -> str:
+    """A scorer spec whose local files (the model, checkpoint=, config=) are inside the project; a name that is
+    not a path in the project is left to the scorer (a hub id, a Detoxify release)."""
+    from toxmix.classifiers.spec import ScorerSpec
+
+    spec = ScorerSpec.parse(text)  # its errors are one line (400)
+    for what, value in [("model", spec.model), *((k, v) for k, v in spec.options if k in ("checkpoint", "config"))]:
+        if Path(value).is_absolute() or ".." in Path(value).parts or (root / value).exists():
+            _inside(root, value, f"scorer {what}")
+    return text
 
 
 def _edited_path(root: Path, body: ManifestEdit) -> Path:

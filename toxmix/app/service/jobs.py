@@ -3,9 +3,11 @@
 A job goes queued -> running -> done | failed | cancelled, and only forward: the runner claims a queued job with
 one UPDATE, so no job starts twice. The child runs in its own session, so it outlives a service killed with -9;
 a restarted service re-attaches to a child still running (same pid and start time) or marks the job failed with
-its log. The corpus's one-writer locks still hold between the service's jobs and the CLI.
+its log. The corpus's one-writer locks still hold between the service's jobs and the CLI. Of a service's worker
+processes (`--workers`), one runs the jobs; the others queue and show them.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -46,7 +48,7 @@ class Jobs:
         self._children: dict[int, subprocess.Popen] = {}
         with closing(self._connect()) as con:
             con.executescript(SCHEMA)
-        self._recover()
+        self._leader: int | None = None  # the lock file this runner holds while it is the project's one runner
         self._thread = threading.Thread(target=self._run, name="toxmix-jobs", daemon=True)
         self._thread.start()
 
@@ -100,10 +102,26 @@ class Jobs:
                 with open(job["log"], "a") as log:
                     log.write("\n[toxmix serve] the service restarted and this job's process was gone\n")
 
+    def _lead(self) -> bool:
+        """Whether this runner starts and watches the jobs: one per project, across a service's worker processes
+        and services, by an flock held for the process's life (the next to ask takes over when it dies)."""
+        if self._leader is None:
+            fd = os.open(self.root / ".toxmix-service-jobs.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._leader = fd
+            self._recover()
+        return True
+
     def _run(self) -> None:
         while True:  # a daemon thread: it ends with the service
             time.sleep(self.poll_s)
             try:
+                if not self._lead():
+                    continue
                 self._watch()
                 self._start_next()
             except sqlite3.Error:

@@ -189,13 +189,15 @@ async function startTraining(event) {
   } catch (e) { document.getElementById("train-error").textContent = e.message; }
 }
 
-async function startMaterialize() {
+async function startJob(path, body) {
   document.getElementById("train-error").textContent = "";
   try {
-    const j = await (await api("/api/jobs/mixture", {action: "materialize", manifest: document.getElementById("train-manifest").value})).json();
+    const j = await (await api(path, body)).json();
     await runs(); watch(j.id);
   } catch (e) { document.getElementById("train-error").textContent = e.message; }
 }
+
+function value(id) { return document.getElementById(id).value.trim(); }
 
 function tab(name) {
   document.querySelectorAll(".tab").forEach(s => { s.hidden = s.id !== name; });
@@ -220,7 +222,14 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#tabs button").forEach(b => b.addEventListener("click", () => tab(b.dataset.tab)));
   document.getElementById("doc-form").addEventListener("submit", documents);
   document.getElementById("train-form").addEventListener("submit", startTraining);
-  document.getElementById("materialize").addEventListener("click", startMaterialize);
+  document.getElementById("materialize").addEventListener("click", () => startJob("/api/jobs/mixture", {action: "materialize", manifest: value("train-manifest")}));
+  document.getElementById("tag-form").addEventListener("submit", event => { event.preventDefault(); startJob("/api/jobs/tag", {scorer: value("tag-scorer")}); });
+  document.getElementById("eval-form").addEventListener("submit", event => {
+    event.preventDefault();
+    const scorer = value("eval-scorer");
+    startJob("/api/jobs/eval", scorer ? {model: value("eval-model"), label: value("eval-label"), scorer}
+                                      : {model: value("eval-model"), label: value("eval-label"), toxigen: 0, rtp: 0});
+  });
   document.getElementById("sql-form").addEventListener("submit", runSql);
   document.getElementById("sql-csv").addEventListener("click", () => download("csv"));
   document.getElementById("sql-parquet").addEventListener("click", () => download("parquet"));
