@@ -4,9 +4,12 @@ import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from toxmix.classifiers.base import Scorer
 from toxmix.core.errors import ToxmixError
+
+if TYPE_CHECKING:  # numpy, which the scorers need, costs every command's start-up
+    from toxmix.classifiers.base import Scorer
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,7 @@ class ScorerKind:
     options: frozenset[str]
     loader: str  # "module:Class", called as Class(MODEL, **options)
 
-    def load(self, model: str, **options) -> Scorer:
+    def load(self, model: str, **options) -> "Scorer":
         module, _, name = self.loader.partition(":")
         return getattr(importlib.import_module(module), name)(model, **options)
 
@@ -78,7 +81,7 @@ class ScorerSpec:
         return {k: int(v) if k in _INT_OPTIONS else v for k, v in self.options}
 
 
-def build_scorer(spec: ScorerSpec) -> Scorer:
+def build_scorer(spec: ScorerSpec) -> "Scorer":
     """Load the scorer a spec names (cached per process, so a worker loads each model once; a local model file
     that changed since, e.g. retrained to the same path, is loaded again)."""
     path = Path(spec.model).expanduser()
@@ -87,5 +90,5 @@ def build_scorer(spec: ScorerSpec) -> Scorer:
 
 
 @lru_cache(maxsize=16)
-def _load(spec: ScorerSpec, stamp: tuple[int, int] | None) -> Scorer:
+def _load(spec: ScorerSpec, stamp: tuple[int, int] | None) -> "Scorer":
     return SCORERS[spec.kind].load(spec.model, **spec.kwargs())

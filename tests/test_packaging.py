@@ -66,8 +66,7 @@ def test_a_folder_of_stage_named_files_shadows_nothing(shadowed, shared):
 
     from toxmix.app.cli import _register_stages, app
 
-    if not app.registered_commands:
-        _register_stages()
+    _register_stages([])
     commands = list(_commands(app))
     assert ("manifest", "resolve") in commands and ("eval",) in commands and len(commands) >= 19
     for path in commands:
@@ -87,3 +86,25 @@ def test_the_command_root_loads_no_heavy_library():
             "assert not heavy, heavy")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-1000:]
+
+
+def test_the_table_of_stages_is_what_each_stage_registers_and_a_command_imports_only_its_own():
+    import importlib
+
+    import typer
+
+    from toxmix.app.cli import STAGES
+
+    for stage, verbs in STAGES.items():
+        one = typer.Typer()
+        importlib.import_module(f"toxmix.app.commands.{stage}").register(one)
+        names = [c.name or c.callback.__name__ for c in one.registered_commands] + [g.name for g in
+                                                                                   one.registered_groups]
+        assert sorted(names) == sorted(verbs), stage
+    code = ("import sys; from toxmix.app.cli import main; main(['sql', '--help']); loaded = sorted(m for m in "
+            "sys.modules if m.startswith('toxmix.app.commands.') and m != 'toxmix.app.commands.options'); "
+            "print(loaded); heavy = [m for m in ('torch', 'datatrove', 'transformers', 'olmo_core', 'numpy') "
+            "if m in sys.modules]; assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert done.stdout.strip().splitlines()[-1] == "['toxmix.app.commands.corpus']"

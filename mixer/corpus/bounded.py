@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import child_dies_with_us, hard_exit
+
+if TYPE_CHECKING:  # pyarrow loads in the functions that use it: `toxmix sql` prints a table without it
+    import pyarrow as pa
 
 POLL_S = 0.05  # how often the parent looks at the child's resident memory
 HEADROOM = 1 << 30  # resident memory allowed beyond DuckDB's own limit: the interpreter, libraries, the result
@@ -85,7 +87,7 @@ def _stopped(why: str, limits: Limits) -> ToxmixError:
                        "--memory-limit, or narrow the query")
 
 
-def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = None) -> pa.Table:
+def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = None) -> "pa.Table":
     """The result of a confined query (the caller confines it), run in a child that is killed past its limits."""
     parse_size(limits.memory_limit)  # a bad size is the user's one-line error, here, not the child's
     request = json.dumps({"corpus": str(corpus), "sql": sql, "limits": asdict(limits), "max_rows": max_rows})
@@ -112,6 +114,8 @@ def run_bounded(corpus: str, sql: str, limits: Limits, max_rows: int | None = No
         reader.join()
     got = answer[0] if answer and why is None else b""
     if got[:1] == b"A":
+        import pyarrow as pa
+
         return pa.ipc.open_stream(got[1:]).read_all()
     if got[:1] == b"E":
         raise ToxmixError(got[1:].decode())

@@ -31,18 +31,33 @@ app = typer.Typer(
 )
 
 
-def _register_stages() -> None:
-    """Every stage adds its verbs the same way: `register(app)` in its module under `toxmix.app.commands`."""
-    from toxmix.app.commands import classifiers, corpus, demo, eval, manifest, probe, serve, train
+# The verbs each module of toxmix.app.commands registers, in the order `toxmix --help` lists them: a command
+# imports only its own module (tests/test_packaging.py checks this table against what each module registers).
+STAGES = {"corpus": ("ingest", "tag", "sql", "stats"), "classifiers": ("classifiers",),
+          "manifest": ("manifest",), "train": ("train", "export"), "probe": ("probe", "toy", "iti"),
+          "eval": ("eval", "report"), "demo": ("demo",), "serve": ("serve",)}
 
-    for stage in (corpus, classifiers, manifest, train, probe, eval, demo, serve):
-        stage.register(app)
+
+def _register_stages(argv: list[str]) -> None:
+    """Every stage adds its verbs the same way, `register(app)` in its module under `toxmix.app.commands`; only
+    the stage of the verb given is imported (every stage for help or an unknown verb)."""
+    import importlib
+
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    wanted = [stage for stage, verbs in STAGES.items() if verb in verbs] or list(STAGES)
+    for stage in wanted:
+        if stage not in _REGISTERED:
+            importlib.import_module(f"toxmix.app.commands.{stage}").register(app)
+            _REGISTERED.add(stage)
+
+
+_REGISTERED: set[str] = set()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and exit 2."""
-    if not app.registered_commands:
-        _register_stages()
+    argv = sys.argv[1:] if argv is None else argv
+    _register_stages(argv)
     try:
         app(args=argv, prog_name="toxmix", standalone_mode=False)
     except ToxmixError as e:

@@ -161,10 +161,12 @@ def sql(
         con = open_catalog(str(corpus), memory_limit, spill_limit)
         with bounded(con, limits.timeout):
             rel = con.sql(query)
-            table = (rel.limit(limit + 1) if format == "table" and output is None else rel).to_arrow_table()
+            if format == "table" and output is None:  # rows straight from DuckDB: no pyarrow to load
+                columns, rows = rel.columns, rel.limit(limit + 1).fetchall()
+            else:
+                table = rel.to_arrow_table()
     if format == "table" and output is None:
-        rows = list(zip(*(c.to_pylist() for c in table.columns), strict=True)) if table.num_columns else []
-        print_table(None, table.column_names, rows[:limit], out)
+        print_table(None, columns, rows[:limit], out)
         if len(rows) > limit:
             out.print(f"(first {limit} rows; use --limit or --output for more)")
         return
