@@ -72,6 +72,7 @@ def test_a_folder_of_stage_named_files_shadows_nothing(shadowed, shared):
     for path in commands:
         said = run(TOXMIX, *path, "--help")
         assert said.returncode == 0 and "Example" in said.stdout, (path, said.stderr)
+        assert f"Usage: toxmix {' '.join(path)} " in said.stdout, said.stdout[:300]  # the verb, not a lone root
     c4 = shared / "data" / "c4" / "c4-validation-2k.parquet"
     assert run(TOXMIX, "ingest", "c4", str(c4), "--corpus", "corpus").returncode == 0
     said = run(TOXMIX, "sql", "--corpus", "corpus", "--format", "csv", "SELECT count(*) AS n FROM docs")

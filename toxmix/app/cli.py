@@ -31,6 +31,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """A group even when only one stage's verbs are registered (typer runs a lone command as the root)."""
+
+
 # The verbs each module of toxmix.app.commands registers, in the order `toxmix --help` lists them: a command
 # imports only its own module (tests/test_packaging.py checks this table against what each module registers).
 STAGES = {"corpus": ("ingest", "tag", "sql", "stats"), "classifiers": ("classifiers",),
