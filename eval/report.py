@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from toxmix.core.errors import ToxmixError  # noqa: E402
-from toxmix.core.figures import figure_caption, is_png, save_figure  # noqa: E402
+from toxmix.core.figures import FIGURE_CHECK_JS, figure_caption, is_png, save_figure  # noqa: E402
 from toxmix.core.files import atomic_write_bytes  # noqa: E402
 from toxmix.eval.findings import input_warnings, intervention_findings, probe_findings, toy_finding  # noqa: E402
 from toxmix.eval.metrics import METRICS, Estimate, ToxicityFigures  # noqa: E402
@@ -255,10 +255,7 @@ def write_report(folders: list[Path], out: Path, metric: str = "emt", probes: li
     body += ["<h2>Settings</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in settings) + "</ul>"]
     if notes:
         body += ["<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"]
-    # After load, the page records how many of its figures decoded (a browser test reads it from the DOM).
-    check = ("<script>window.addEventListener('load',function(){var i=Array.from(document.images);"
-             "document.body.dataset.figures=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length"
-             "+'/'+i.length;});</script>")
+    check = f"<script>{FIGURE_CHECK_JS}</script>"
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}{check}</body></html>")
     html_path = out / "report.html"

@@ -184,6 +184,18 @@ def test_manifest_validation_names_the_field(client, tokens, project):
     assert _call(client, "GET", "/api/manifests/..%2Fetc", None, tokens["reader"]).status_code in (400, 404)
 
 
+def test_the_api_page_loads_nothing_from_elsewhere(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/") or a.startswith("data:") for a in assets), assets
+    assert all(client.get(a).status_code == 200 for a in assets if a.startswith("/"))
+    assert client.get("/docs-assets/index.html").status_code == 404
+    assert "HTTPBearer" in client.get("/openapi.json").json()["components"]["securitySchemes"]
+
+
 def test_oversized_bodies_are_refused(client, tokens):
     r = client.post("/api/sql", content=b"x" * (2 << 20), headers={"Authorization": f"Bearer {tokens['reader']}",
                                                                    "Content-Type": "application/json"})
@@ -310,15 +322,27 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
         wait.until(lambda d: any(a.text == "report/report.html" for a in d.find_elements(By.CSS_SELECTOR,
-                                                                                        "#report-list a")))
+                                                                                        "#report-list a")),
+                   "the report is not listed")
         next(a for a in driver.find_elements(By.CSS_SELECTOR, "#report-list a") if a.text == "report/report.html"
              ).click()  # what `toxmix report` wrote, opened in its own tab
-        wait.until(lambda d: len(d.window_handles) == 2)
+        wait.until(lambda d: len(d.window_handles) == 2, "the report did not open in a tab")
         driver.switch_to.window(driver.window_handles[1])
-        wait.until(lambda d: "served report" in d.find_element(By.TAG_NAME, "h1").text)
-        assert driver.find_elements(By.CSS_SELECTOR, "table") and driver.find_elements(By.CSS_SELECTOR, "img")
+        wait.until(lambda d: "served report" in d.find_element(By.TAG_NAME, "h1").text, "no report title")
+        # the report's own check ran (its hash is allowed) and counted every figure decoded
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-figures"),
+                   "the report's figure check did not run")
+        loaded, total = driver.find_element(By.TAG_NAME, "body").get_attribute("data-figures").split("/")
+        assert loaded == total and int(total) >= 1 and driver.find_elements(By.CSS_SELECTOR, "table")
         driver.save_screenshot(str(tmp_path / "report.png"))
-        shots = ("overview", "sql", "document", "manifest", "run", "report")
+        driver.get(f"http://127.0.0.1:{port}/docs")  # the API's page, from packaged assets only
+        wait.until(lambda d: any("/api/sql" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary")),
+                   "the API page did not render")
+        assert driver.find_elements(By.CSS_SELECTOR, ".authorize")  # the bearer token can be given there
+        driver.save_screenshot(str(tmp_path / "docs.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        shots = ("overview", "sql", "document", "manifest", "run", "report", "docs")
         assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in shots)
     finally:
         if driver is not None:
@@ -408,7 +432,10 @@ def test_reports_are_served_from_the_project_only_and_run_no_script(client, toke
     assert _call(client, "GET", "/api/reports", None, tokens["reader"]).json() == ["evals/report.html",
                                                                                   "report/report.html"]
     page = _call(client, "GET", "/reports/evals/report.html", None, tokens["reader"])
-    assert "Table 1" in page.text and "script-src" not in page.headers["content-security-policy"]
+    policy = page.headers["content-security-policy"]
+    scripts = next(d for d in policy.split("; ") if d.startswith("script-src"))
+    assert "Table 1" in page.text and scripts.split() == ["script-src", scripts.split()[1]]  # one hash, no more
+    assert scripts.split()[1].startswith("'sha256-")  # the report's own figure check, not alert(2)
     assert "default-src 'none'" in page.headers["content-security-policy"]  # so its inline script does not run
     for escape in ("/reports/../../etc/passwd", "/reports/%2e%2e/%2e%2e/etc/passwd", "/reports/manifests/mix.yaml"):
         assert _call(client, "GET", escape, None, tokens["reader"]).status_code == 404

@@ -6,6 +6,11 @@ from pathlib import Path
 from toxmix.core.files import atomic_path
 
 CAPTION_KEY = "Description"  # a standard PNG text keyword
+# The one script of a report page: after load it records how many of its figures decoded (a browser test reads
+# it from the DOM). `toxmix serve` lets exactly this script run in the reports it serves, by its hash.
+FIGURE_CHECK_JS = ("window.addEventListener('load',function(){var i=Array.from(document.images);"
+                   "document.body.dataset.figures=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length"
+                   "+'/'+i.length;});")
 
 
 def save_figure(fig, path: str | Path, caption: str, dpi: int = 110) -> Path:

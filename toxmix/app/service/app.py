@@ -5,6 +5,8 @@ header on every state change); each route names the least role it needs. Documen
 in the page as text, never as markup, under a Content-Security-Policy that forbids inline script.
 """
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -16,6 +18,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from toxmix.app.api import Corpus
@@ -23,19 +26,24 @@ from toxmix.app.service.jobs import runner
 from toxmix.app.service.slots import Slots
 from toxmix.app.service.state import ROLES, State, User
 from toxmix.core.errors import ToxmixError
+from toxmix.core.figures import FIGURE_CHECK_JS
 from toxmix.mixer.corpus.catalog import sql_literal
 from toxmix.mixer.manifest.predicate import compile_predicate
 from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, parse_manifest
 from toxmix.train.jobs import SLURM_TIME
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css")
 SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "toxmix_session", "toxmix_csrf", "x-csrf-token"
 MAX_BODY = 1 << 20  # request bodies: manifests and queries are small
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# a report is one self-contained file (inline style, images as data: URLs); its scripts do not run here
-REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+# a report is one self-contained file (inline style, images as data: URLs); of its scripts only the report's own
+# figure check runs here (allowed by its hash), so markup a report carries from its inputs cannot
+REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'; "
+              "script-src 'sha256-" + base64.b64encode(hashlib.sha256(FIGURE_CHECK_JS.encode()).digest()).decode()
+              + "'")
 
 
 class ServiceSettings(BaseModel):
@@ -137,7 +145,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         except TimeoutError:
             raise HTTPException(503, f"busy: {settings.max_queries} queries are running; try again shortly") from None
 
-    app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.")
+    # /docs is served below from the packaged Swagger UI: FastAPI's own page loads it from a CDN (and runs an
+    # inline script), which an offline service under this CSP cannot
+    app = FastAPI(title="toxmix", description="The corpus, its mixtures and runs, for a research group.",
+                  docs_url=None, redoc_url=None)
     app.state.jobs = jobs
 
     def corpus() -> Corpus:
@@ -146,9 +157,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         except ToxmixError as e:
             raise HTTPException(404, str(e)) from None
 
-    def authenticated(request: Request) -> User:
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    bearer = HTTPBearer(auto_error=False, description="a token from 'toxmix serve users add'")
+
+    def authenticated(request: Request,
+                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
+        token = credentials.credentials if credentials else None
         from_cookie = token is None
         token = token or request.cookies.get(SESSION_COOKIE)
         user = state.user_for(token) if token else None
@@ -215,6 +228,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if "/" in name or not path.is_file():
             raise HTTPException(404, "no such file")
         return FileResponse(path)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> FileResponse:
+        if name not in DOCS_ASSETS:
+            raise HTTPException(404, "no such file")
+        from importlib.resources import files
+
+        return FileResponse(Path(str(files("fastapi_offline") / "static" / name)))
 
     @app.post("/api/login")
     def login(body: Login, response: Response) -> dict:
