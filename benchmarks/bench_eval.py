@@ -27,7 +27,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import torch
-from common import report, scratch
+from common import compile_sources, report, scratch
 
 from toxmix.core.errors import ToxmixError
 from toxmix.core.models import load_model
@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="piqa,arc_easy", help="multiple-choice tasks to time")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: generate, mc, scorers")
     args = parser.parse_args()
+    compile_sources()
     work = scratch("bench-eval-")
     os.environ["TOXMIX_CACHE"] = str(work / "cache")
     models = args.model or [str(random_model(work / "tiny", "tiny")), str(random_model(work / "smollm2", "smollm2"))]

@@ -25,6 +25,7 @@ from common import (
     alternating,
     bare_encode_cmd,
     c4_copies,
+    compile_sources,
     machine_load,
     peak_rss_mb,
     report,
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=2)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     args = parser.parse_args()
+    compile_sources()
     if args.child:
         _child(*args.child)
         return

@@ -9,19 +9,27 @@ fresh token folder, medians and ranges of the per-pair ratio, with the machine's
   first;
 - whole processes: `python -m toxmix.app.cli manifest materialize` vs `bare_encode.py --ids` (a process that imports
   only pyarrow and tokenizers, loads the tokenizer, reads the store's Parquet shard and runs the same loop).
+Then peak memory (VmHWM, both under `peak.py`), alternating, 3 each: materialize vs `bare_encode.py --write`, which
+also writes the same uint16 token array with an EOS after each document (numpy loads for it). Target <= 1.3x.
 Run: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_materialize.py [--copies 10] [--pairs 7]
 """
 
 import argparse
+import json
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 from common import (
+    BENCH_DIR,
     alternating,
     bare_encode_cmd,
     c4_copies,
+    compile_sources,
     machine_load,
     report,
     run_quietly,
@@ -38,11 +46,36 @@ from toxmix.mixer.manifest.materialize import materialize
 from toxmix.mixer.manifest.resolve import resolve
 
 
+def _peak(cmd: list[str]) -> float:
+    done = subprocess.run([sys.executable, str(BENCH_DIR / "peak.py"), *cmd], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stderr.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def peak_memory(manifest: Path, corpus: Path, shard: Path, bare_out: Path, eos: int, runs: int = 3) -> dict:
+    """Peak resident memory of materialize and of the bare loop that writes the same token array, alternating."""
+    bare_cmd = bare_encode_cmd(shard, ids=True)[1:] + ["--write", str(bare_out), "--eos", str(eos)]
+    ours, bare = [], []
+    for i in range(runs):
+        for side in (("bare", "ours") if i % 2 == 0 else ("ours", "bare")):
+            if side == "bare":
+                bare.append(_peak(bare_cmd))
+            else:
+                shutil.rmtree(corpus / "tokens" / "all", ignore_errors=True)
+                ours.append(_peak(["-m", "toxmix.app.cli", "manifest", "materialize", str(manifest)]))
+    written = sum(p.stat().st_size for p in (corpus / "tokens" / "all").glob("*.npy") if ".mask" not in p.name)
+    assert written == bare_out.stat().st_size, (written, bare_out.stat().st_size)  # the same tokens, in its order
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    return {"materialize_mb": ours, "bare_write_mb": bare, "ratio_median": round(statistics.median(ratios), 3),
+            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=7)
     args = parser.parse_args()
+    compile_sources()
     work = Path(tempfile.mkdtemp(prefix="bench-mat-"))
     c4_copies(work / "in", args.copies)
     corpus = work / "corpus"
@@ -50,7 +83,7 @@ def main() -> None:
     manifest = work / "all.yaml"
     manifest.write_text(yaml.safe_dump({"name": "all", "corpus": str(corpus), "seed": 1, "components": [
         {"name": "web", "source": "c4", "tokens": summary.tokens + summary.stored}]}))
-    resolve(manifest)
+    lock = resolve(manifest).lock
     texts = [r[0] for r in Corpus(corpus).sql("SELECT text FROM documents").fetchall()]
     tok = load_tokenizer()
     tok.encode_batch_fast(texts[:64], add_special_tokens=False)
@@ -78,10 +111,11 @@ def main() -> None:
     shard = next((corpus / "documents" / "c4").glob("*.parquet"))
     processes, bare_tokens = whole_processes(args.pairs, bare_encode_cmd(shard, ids=True), ours_process)
     assert bare_tokens == tokens, (bare_tokens, tokens)
+    memory = peak_memory(manifest, corpus, shard, work / "bare.npy", lock.tokenizer.eos_id)
     load.append(machine_load())
     figures = {"docs": len(texts), "tokens": tokens, "load_before_after": load,
                "in_process": with_rates(in_process, tokens, "materialize"),
-               "whole_processes": with_rates(processes, tokens, "materialize")}
+               "whole_processes": with_rates(processes, tokens, "materialize"), "peak_rss_mb": memory}
     report("materialize_vs_encode_batch_fast", figures)
     shutil.rmtree(work, ignore_errors=True)
 

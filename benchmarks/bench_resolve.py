@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from common import machine_load, peak_rss_mb, report
+from common import compile_sources, machine_load, peak_rss_mb, report
 
 from toxmix.core.files import write_json
 from toxmix.core.tokenizer import tokenizer_info
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="folder for the synthetic store (default: a temp dir)")
     parser.add_argument("--child", nargs=4)
     args = parser.parse_args()
+    compile_sources()
     if args.child:
         _child(args.child[0], args.child[1], int(args.child[2]), args.child[3])
         return

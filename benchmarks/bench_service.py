@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import alternating, machine_load, report, scratch
+from common import alternating, compile_sources, machine_load, report, scratch
 
 from toxmix.core.settings import shared_path
 
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("--max-queries", type=int, default=4)
     args = parser.parse_args()
+    compile_sources()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         sys.exit("--clients 1..200 and --seconds 1..600: the load stays bounded")
     import httpx

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from common import alternating, c4_copies, machine_load, report, run_quietly, scratch, toxmix_cmd
+from common import alternating, c4_copies, compile_sources, machine_load, report, run_quietly, scratch, toxmix_cmd
 
 
 def heaviest_imports(cmd: list[str], n: int = 8) -> list[tuple[str, float]]:
@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=15)
     args = parser.parse_args()
+    compile_sources()
     work = scratch("bench-startup-")
     c4_copies(work / "in", 1)
     corpus = work / "corpus"
@@ -40,7 +41,7 @@ def main() -> None:
     load = [machine_load()]
     figures = {}
     for name, cmd in commands.items():
-        run_quietly(cmd)  # warm the page cache for both sides
+        run_quietly(cmd)  # warm-up, untimed: the page cache
         figures[name] = alternating(args.pairs, lambda: run_quietly(duckdb), lambda cmd=cmd: run_quietly(cmd))
         figures[name]["heaviest_imports_ms"] = heaviest_imports(cmd)
         print(name, figures[name], flush=True)

@@ -16,7 +16,18 @@ import sys
 
 import fasttext
 import pyarrow.parquet as pq
-from common import BENCH_DIR, alternating, c4_copies, machine_load, report, run_quietly, scratch, timer, toxmix_cmd
+from common import (
+    BENCH_DIR,
+    alternating,
+    c4_copies,
+    compile_sources,
+    machine_load,
+    report,
+    run_quietly,
+    scratch,
+    timer,
+    toxmix_cmd,
+)
 
 from toxmix.classifiers.fasttext_scorer import fasttext_line
 
@@ -45,6 +56,7 @@ def main() -> None:
     if args.bare_process:
         _bare_process(*args.bare_process)
         return
+    compile_sources()
     # imported here, not at the top: the bare process loads only what its loop needs (fastText, pyarrow)
     from toxmix.classifiers.train_fasttext import FastTextParams, study_recipe, train_fasttext
     from toxmix.mixer.corpus.executors import ExecutorConfig

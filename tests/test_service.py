@@ -262,6 +262,7 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#histogram svg rect"))
         assert "forum" in driver.find_element(By.ID, "sources").text
+        assert "tox" in driver.find_element(By.ID, "scorers").text  # the scorer, its labels and model digest
         driver.save_screenshot(str(tmp_path / "overview.png"))
         driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=sql]").click()
         driver.find_element(By.CSS_SELECTOR, "#sql-form button[type=submit]").click()
@@ -284,7 +285,9 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manifest-list li"))
         next(li for li in driver.find_elements(By.CSS_SELECTOR, "#manifest-list li") if li.text.endswith("mix.yaml")
              ).click()
-        wait.until(lambda d: d.find_element(By.ID, "manifest-check").text.startswith("valid"))
+        # "valid: ..." while the preview runs, then "feasible: mix" (a fast preview may skip the first)
+        wait.until(lambda d: d.find_element(By.ID, "manifest-check").text.startswith(("valid", "feasible")),
+                   "the manifest was not checked")
         box = driver.find_element(By.ID, "manifest-text")
         text = box.get_attribute("value")
         box.clear()
@@ -491,6 +494,9 @@ def test_tag_and_eval_jobs_run_the_commands_on_files_inside_the_project(client, 
     scored = _call(client, "POST", "/api/sql", {"query": "SELECT count(*) FROM attributes_second"},
                    tokens["reader"]).json()["rows"][0][0]
     assert scored == 41  # every forum document, and only those
+    scorers = {s["name"]: s for s in _call(client, "GET", "/api/overview", None, tokens["reader"]).json()["scorers"]}
+    assert scorers["second"]["sources"] == ["forum"] and scorers["tox"]["sources"] == ["c4", "forum"]
+    assert scorers["second"]["versions"] == scorers["tox"]["versions"] and scorers["second"]["labels"]
     assert post("/api/jobs/eval", {"model": "../models", "label": "x"}).status_code == 400
     assert post("/api/jobs/eval", {"model": "models/tiny", "label": "../x"}).status_code == 400
     job = post("/api/jobs/eval", {"model": "models/tiny", "label": "served", "toxigen": 0, "rtp": 0, "ce_docs": 4})

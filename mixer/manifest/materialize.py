@@ -142,6 +142,7 @@ def write_shard(job: ShardJob) -> dict:
     manifest = job.manifest
     rows = read_gathered(job.gathered, job.lock_digest, job.index, job.first_pos, job.last_pos)
     texts = rows["text"].to_pylist()
+    rows = rows.drop_columns(["text"])  # held once, as Python strings, not also in Arrow's buffers
     components = rows["component"].to_pylist() if manifest.transforms or job.masked_components else None
     for i, t in enumerate(manifest.transforms):
         values = rows[f"t{i}"].to_pylist()
@@ -149,6 +150,7 @@ def write_shard(job: ShardJob) -> dict:
             if t.components is None or comp in t.components:
                 texts[j] = apply_transform(t, texts[j], values[j])
     ids, lengths = encode_with_eos(load_tokenizer(manifest.tokenizer), texts, job.dtype, job.eos_id)
+    del texts
     if not manifest.transforms:
         counted = rows["tokens"].to_numpy().astype(np.int64)
         bad = np.flatnonzero(lengths != counted)
@@ -165,10 +167,11 @@ def write_shard(job: ShardJob) -> dict:
         for comp, s, e in zip(components, ends - lengths, ends, strict=True):
             if comp in job.masked_components:
                 mask[s:e] = False
-        atomic_write_bytes(out / f"{job.stem}.mask.npy", mask.tobytes())
-        receipt["mask_sha256"] = hashlib.sha256(mask.tobytes()).hexdigest()
-    atomic_write_bytes(out / f"{job.stem}.npy", ids.tobytes())
-    receipt["npy_sha256"] = hashlib.sha256(ids.tobytes()).hexdigest()
+        atomic_write_bytes(out / f"{job.stem}.mask.npy", mask.data)
+        receipt["mask_sha256"] = hashlib.sha256(mask.data).hexdigest()
+    # written and hashed from the array's own buffer: tobytes() would copy the shard's tokens twice more
+    atomic_write_bytes(out / f"{job.stem}.npy", ids.data)
+    receipt["npy_sha256"] = hashlib.sha256(ids.data).hexdigest()
     index = pa.table({"start": ends - lengths, "end": ends, "pos": rows["pos"], "id": rows["id"],
                       "source": rows["source"], "component": rows["component"]}, schema=INDEX_SCHEMA)
     write_table(out / f"{job.stem}.index.parquet", index)

@@ -87,7 +87,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> None:
     """Write a file so that readers see either the old content or the whole new one."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

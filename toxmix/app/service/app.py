@@ -28,6 +28,7 @@ from toxmix.app.service.state import ROLES, State, User
 from toxmix.core.errors import ToxmixError
 from toxmix.core.figures import FIGURE_CHECK_JS
 from toxmix.mixer.corpus.catalog import sql_literal
+from toxmix.mixer.corpus.store import FIELDS_SCORER, CorpusLayout
 from toxmix.mixer.manifest.predicate import compile_predicate
 from toxmix.mixer.manifest.schema import MIXTURE_NAME_RE, parse_manifest
 from toxmix.train.jobs import SLURM_TIME
@@ -270,7 +271,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             table, _ = run_query(user, "SELECT * FROM mixtures ORDER BY mixture, component")
             mixtures = table.to_pylist()
         runs = sorted(p.parent.name for p in (root / "runs").glob("*/run.json"))
-        return {"sources": [dict(zip(columns, r, strict=True)) for r in rows], "scorers": c.scorers,
+        return {"sources": [dict(zip(columns, r, strict=True)) for r in rows], "scorers": _scorers(c.layout),
                 "mixtures": mixtures, "runs": runs, "score": stats.score_column}
 
     @app.get("/api/histogram")
@@ -527,6 +528,19 @@ def _manifest_path(root: Path, name: str) -> Path:
     if not found:
         raise HTTPException(404, f"no manifest {name!r} under {root / 'manifests'}")
     return found[0]
+
+
+def _scorers(layout: CorpusLayout) -> list[dict]:
+    """Each scorer table: the labels, the model digests and the sources it has finished (from its record)."""
+    found = []
+    for name in layout.scorers():
+        if name == FIELDS_SCORER:  # ingest's kept fields: no model behind them
+            continue
+        meta = layout.scorer_meta(name)
+        record = json.loads(meta.read_text()) if meta.is_file() else {}
+        found.append({"name": name, "labels": next(iter(record.values()), {}).get("labels", []),
+                      "versions": sorted({m["version"] for m in record.values()}), "sources": sorted(record)})
+    return found
 
 
 def _inside(root: Path, text: str, what: str) -> Path:

@@ -43,6 +43,8 @@ function bars(container, labels, values) {  // an SVG bar chart drawn from numbe
 async function overview() {
   const o = await (await api("/api/overview")).json();
   table("sources", o.sources);
+  table("scorers", o.scorers.map(s => ({scorer: s.name, labels: s.labels.join(", "), model: s.versions.join(", "),
+    sources: s.sources.join(", ")})));
   table("mixtures", o.mixtures);
   const runs = document.getElementById("runs"); runs.replaceChildren(...o.runs.map(r => el("li", r)));
   const hist = document.getElementById("histogram"); hist.replaceChildren();
