@@ -16,7 +16,6 @@ from toxmix.core.errors import ToxmixError
 from toxmix.core.processes import LEFT_ON_EXIT
 from toxmix.core.settings import default_threads
 from toxmix.mixer.corpus.bounded import Limits, parse_size, run_bounded
-from toxmix.mixer.corpus.sqlguard import confine_query
 from toxmix.mixer.corpus.store import CorpusLayout
 
 
@@ -210,6 +209,8 @@ def bounded_query(corpus: str, sql: str, timeout: float | None = DEFAULT_TIMEOUT
                   memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_limit: str = DEFAULT_SPILL_LIMIT) -> BoundedQuery:
     """One confined, read-only query, refused now if confinement refuses it, run (in a bounded child) when its
     result is first asked for; timeout None or 0: no time limit."""
+    from toxmix.mixer.corpus.sqlguard import confine_query  # sqlglot: only user SQL pays its import
+
     confine_query(sql)
     CorpusLayout.at(corpus, must_exist=True)
     parse_size(memory_limit)
