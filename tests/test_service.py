@@ -253,6 +253,10 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         options.add_argument(flag)
     options.binary_location = "/usr/bin/chromium"
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
     driver = None
     try:
         driver = webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
@@ -268,6 +272,11 @@ def test_the_page_in_a_real_browser(project, tokens, tmp_path):
         driver.find_element(By.CSS_SELECTOR, "#sql-form button[type=submit]").click()
         wait.until(lambda d: "rows in" in d.find_element(By.ID, "sql-status").text)
         assert "forum" in driver.find_element(By.ID, "sql-result").text
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.find_element(By.ID, "sql-csv").click()
+        csv = downloads / "query.csv"
+        wait.until(lambda d: csv.is_file() and "forum" in csv.read_text(), "the query's CSV did not download")
+        assert csv.read_text().splitlines()[0] == '"source","docs"'
         driver.save_screenshot(str(tmp_path / "sql.png"))
         driver.find_element(By.CSS_SELECTOR, "#tabs [data-tab=documents]").click()
         Select(driver.find_element(By.ID, "doc-source")).select_by_visible_text("forum")
