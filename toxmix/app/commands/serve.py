@@ -24,7 +24,8 @@ def serve(
     query_timeout: Annotated[float, typer.Option(help="Seconds one user query may run.")] = 30.0,
     query_memory: Annotated[str, typer.Option(help="Memory one user query may use.")] = "2GB",
 ) -> None:
-    """Serve a project folder to a group: overview, documents, SQL, manifests, over HTTP with a web page.
+    """Serve a project folder to a group over HTTP with a web page: overview, documents, SQL, manifests, and jobs
+    (train, here or on Slurm; resolve and materialize; tag; eval) with reports.
 
     Every request needs a token: add users first (the token is printed once; only its hash is kept in
     ROOT/.toxmix-service.sqlite). API documentation at /docs.
