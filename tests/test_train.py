@@ -253,14 +253,14 @@ def test_train_sweep_registers_every_run(tmp_path, demo_corpus, capsys):
             {"name": "toxic", "source": ["stormfront", "davidson"], "share": share}],
             name=f"f{int(share * 100):02d}")
     runs = tmp_path / "runs"
-    assert run_cli("train", "sweep", family, "--preset", "tiny", "--seeds", "1,2", "--steps", "3",
+    # one seed: every manifest x seed pairing is planned by the dry-run sweep test below, with two seeds
+    assert run_cli("train", "sweep", family, "--preset", "tiny", "--seeds", "2", "--steps", "3",
                    "--out", runs) == 0
     import duckdb
 
     rows = duckdb.connect(str(runs / "registry.duckdb")).execute(
         "SELECT run, seed, status, steps, lock_digest IS NOT NULL FROM runs ORDER BY run").fetchall()
-    assert rows == [("f05-tiny-s1", 1, "done", 3, True), ("f05-tiny-s2", 2, "done", 3, True),
-                    ("f10-tiny-s1", 1, "done", 3, True), ("f10-tiny-s2", 2, "done", 3, True)]
+    assert rows == [("f05-tiny-s2", 2, "done", 3, True), ("f10-tiny-s2", 2, "done", 3, True)]
     assert "f10-tiny-s2" in capsys.readouterr().out
 
 
