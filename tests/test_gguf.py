@@ -51,9 +51,16 @@ assert diff < 1e-4, diff
 """
 
 
-def test_iti_export_of_a_gguf_model_is_a_plain_checkpoint(gguf, tmp_path):
-    iti_file, out = tmp_path / "iti.safetensors", tmp_path / "steered"
-    subprocess.run([sys.executable, "-c", CHECK, str(gguf), str(iti_file), str(out)], check=True, timeout=600)
+@pytest.fixture(scope="module")
+def iti_file(gguf, tmp_path_factory) -> Path:
+    """The synthetic ITI file both tests steer with (written once: loading the GGUF model takes a while)."""
+    path = tmp_path_factory.mktemp("iti") / "iti.safetensors"
+    subprocess.run([sys.executable, "-c", CHECK, str(gguf), str(path), "unused"], check=True, timeout=600)
+    return path
+
+
+def test_iti_export_of_a_gguf_model_is_a_plain_checkpoint(gguf, iti_file, tmp_path):
+    out = tmp_path / "steered"
     done = subprocess.run([TOXMIX, "iti", "apply", str(gguf), str(iti_file), "--alpha", "8", "--export", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -63,14 +70,11 @@ def test_iti_export_of_a_gguf_model_is_a_plain_checkpoint(gguf, tmp_path):
     assert checked.returncode == 0 and "max |baked - hooked|" in checked.stdout, checked.stderr[-2000:]
 
 
-def test_a_bad_iti_file_is_refused_in_one_line(gguf, tmp_path):
+def test_a_bad_iti_file_is_refused_in_one_line(gguf, iti_file, tmp_path):
     """NaN tensors, shapes that do not fit, or a non-finite α: one line each, and no export folder."""
     from safetensors import safe_open
     from safetensors.numpy import load_file, save_file
 
-    iti_file = tmp_path / "iti.safetensors"
-    subprocess.run([sys.executable, "-c", CHECK, str(gguf), str(iti_file), str(tmp_path / "unused")], check=True,
-                   timeout=600)
     with safe_open(str(iti_file), framework="numpy") as f:
         metadata = f.metadata()
     tensors = load_file(str(iti_file))

@@ -418,8 +418,8 @@ def test_the_gpu_check_script_passes_its_checks_in_smoke_mode_and_leaves_nothing
     mixture from the shared data, toxmix train stopped half-way and resumed, export, generation; exit 0."""
     script = Path(__file__).parents[1] / "benchmarks" / "gpu_check_olmo1b.py"
     env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "2"}
-    done = subprocess.run([sys.executable, str(script), "--smoke"], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, str(script), "--smoke", "--steps", "20"], env=env, capture_output=True,
+                          text=True, timeout=600)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(("PASS", "FAIL"))]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [ln.split()[:2] for ln in lines] == [["PASS", c] for c in
