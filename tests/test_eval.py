@@ -272,6 +272,31 @@ def test_sampling_loop_with_a_vanishing_nucleus_is_greedy_generate(tiny_model):
     assert ours == want
 
 
+def test_prompt_pass_runs_each_distinct_prompt_once_unpadded_and_matches_the_padded_pass(tiny_model):
+    from toxmix.eval.generate import prefill
+
+    lm = load_model(str(tiny_model))
+    texts = ["The problem with", "A much longer prompt that needs padding on the left side", "Why do they",
+             "The problem with"]
+    enc = lm.tokenizer(texts, return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"].repeat_interleave(3, 0), enc["attention_mask"].repeat_interleave(3, 0)  # K = 3
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    fed = []
+    hook = lm.model.register_forward_pre_hook(lambda _m, _a, kw: fed.append(kw["input_ids"].numel()),
+                                              with_kwargs=True)
+    with torch.inference_mode():
+        logits, cache = prefill(lm, ids, mask, positions)
+        hook.remove()
+        padded = lm.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        distinct = {tuple(lm.tokenizer(t)["input_ids"]) for t in texts}
+        assert sum(fed) == sum(map(len, distinct)) < ids.numel()  # 3 prompts once each, not 12 padded rows
+        assert torch.allclose(logits, padded.logits[:, -1], atol=1e-5)
+        step = {"input_ids": logits.argmax(-1)[:, None], "position_ids": positions[:, -1:] + 1, "use_cache": True,
+                "attention_mask": torch.cat([mask, torch.ones(len(ids), 1, dtype=mask.dtype)], 1)}
+        ours, theirs = lm.model(**step, cache=cache).logits, lm.model(**step, cache=padded.cache).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)  # the stacked cache is the padded pass's cache where it counts
+
+
 def test_capability_only_eval_needs_no_prompts_and_no_scorer(tiny_model, tmp_path, capsys, monkeypatch):
     """`--toxigen 0 --rtp 0` measures cross-entropy and tasks alone (it used to be refused)."""
     monkeypatch.setenv("TOXMIX_CACHE", str(tmp_path / "cache"))

@@ -195,6 +195,37 @@ def test_the_slurm_job_holds_the_run_folder_so_a_second_submission_trains_nothin
     assert not (out / "checkpoints").exists()
 
 
+def test_following_a_job_tells_a_job_slurm_forgot_from_a_controller_it_cannot_reach(tmp_path, slurm, monkeypatch,
+                                                                                   capsys):
+    """`--follow` judges a run by its files only when Slurm says the job is gone ("Invalid job id"); a controller
+    that cannot be reached (down, restarting) is asked again until it answers, or following gives up saying so."""
+    import socket
+    import threading
+
+    from toxmix.train.launch import follow, slurm_state
+
+    assert slurm_state("987654") is None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    dead = tmp_path / "unreachable.conf"
+    dead.write_text(re.sub(r"SlurmctldPort=\d+", f"SlurmctldPort={closed}", slurm.conf.read_text())
+                    + "MessageTimeout=1\nTCPTimeout=1\n")
+    run = RunRecord.model_construct(run_dir=str(tmp_path), name="followed")
+    monkeypatch.setenv("SLURM_CONF", str(dead))
+    with pytest.raises(ToxmixError, match="cannot tell Slurm job 1's state"):
+        slurm_state("1")
+    with pytest.raises(ToxmixError, match=r"for 0.5 s\); the job may still be running: see `squeue -j 1`"):
+        follow(run, "1", poll_s=0.1, patience_s=0.5)
+    job = slurm.run("sbatch", "--parsable", "-p", "cpu", "-o", "/dev/null", "--wrap", "sleep 2").strip()
+    capsys.readouterr()
+    back = threading.Timer(1.5, os.environ.__setitem__, ("SLURM_CONF", slurm.env["SLURM_CONF"]))
+    back.start()
+    assert follow(run, job, poll_s=0.2, patience_s=60) == 0  # the controller came back; the job completed
+    assert capsys.readouterr().err.count("asking again for up to 60 s") == 1
+    assert slurm.job(job)["JobState"] == "COMPLETED"
+
+
 def test_two_nodes_on_slurm_train_as_one_process_and_resume_after_a_warning_and_a_requeue(tmp_path, mixture, slurm,
                                                                                        monkeypatch):
     """`sbatch RUN/slurm.sbatch` on a real two-node Slurm: each node's torchrun agent gets its own rank (every node

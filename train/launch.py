@@ -146,14 +146,23 @@ def submit(script: Path) -> str:
 
 
 def slurm_state(job: str) -> str | None:
-    """The Slurm job's state (PENDING, RUNNING, COMPLETED...), or None once the controller no longer knows it."""
-    done = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True)
-    fields = dict(f.split("=", 1) for f in done.stdout.split() if "=" in f)
-    return fields.get("JobState") if done.returncode == 0 else None
+    """The Slurm job's state (PENDING, RUNNING, COMPLETED...), or None once the controller no longer knows it;
+    a controller that cannot be asked (down, restarting, timing out) is a ToxmixError, not an ended job."""
+    try:
+        done = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise ToxmixError(f"scontrol did not answer about Slurm job {job} in 120 s") from None
+    if done.returncode == 0:
+        return dict(f.split("=", 1) for f in done.stdout.split() if "=" in f).get("JobState")
+    if "invalid job id" in done.stderr.lower():
+        return None
+    raise ToxmixError(f"scontrol cannot tell Slurm job {job}'s state: {done.stderr.strip() or done.returncode}")
 
 
-def follow(run: RunRecord, job: str, on_step: Callable[[int], None] | None = None, poll_s: float = 2.0) -> int:
-    """Stay with a submitted job until it ends: 0 if it completed; SIGTERM (a cancel) cancels the job."""
+def follow(run: RunRecord, job: str, on_step: Callable[[int], None] | None = None, poll_s: float = 2.0,
+           patience_s: float = 600.0) -> int:
+    """Stay with a submitted job until it ends: 0 if it completed; SIGTERM (a cancel) cancels the job. A controller
+    that cannot be asked is asked again for up to patience_s (it may be restarting) before following gives up."""
     from toxmix.train.record import read_metrics, run_finished
 
     def cancel(signum, frame) -> None:
@@ -161,10 +170,22 @@ def follow(run: RunRecord, job: str, on_step: Callable[[int], None] | None = Non
         raise ToxmixError(f"cancelled Slurm job {job}; run the same command again to resume from its checkpoint")
 
     previous = signal.signal(signal.SIGTERM, cancel)
-    seen = 0
+    seen, unreachable_since = 0, None
     try:
         while True:
-            state = slurm_state(job)
+            try:
+                state = slurm_state(job)
+            except ToxmixError as e:
+                now = time.monotonic()
+                if unreachable_since is None:
+                    unreachable_since = now
+                    print(f"warning: {e}; asking again for up to {patience_s:g} s", file=sys.stderr, flush=True)
+                elif now - unreachable_since > patience_s:
+                    raise ToxmixError(f"{e} (for {patience_s:g} s); the job may still be running: "
+                                      f"see `squeue -j {job}`") from None
+                time.sleep(poll_s)
+                continue
+            unreachable_since = None
             try:
                 rows = read_metrics(run.metrics_file)
             except ValueError:  # a line being written
