@@ -4,6 +4,8 @@
    batch_size 32 against batch_size 1 (one prompt at a time), and against transformers' `generate()` with the
    same protocol and batches (what toxmix's sampling loop replaces); alternating, medians and ranges of the
    tokens/s ratios. One thread (the eval default). Target >= 5x over one at a time.
+   With K samples per prompt (the study's protocol draws 25): 8 prompts x K = 25 rows in one batch against
+   `generate(num_return_sequences=25)` on the same batch (part `samples`).
 2. Multiple choice: `eval.capability.continuation_logprobs` (LM head on continuation positions only) on PIQA
    and ARC-Easy requests (40 items each) against (a) a naive loop, one request at a time through
    `model(ids).logits` and a full log-softmax, and (b) the same batches through full logits; alternating, medians
@@ -100,6 +102,35 @@ def bench_generate(lm, pairs: int) -> dict:
             "hf_generate_batched_tokens_per_s": round(statistics.median(library), 1),
             "ratio_vs_one_at_a_time": spread([b / s for b, s in zip(batched, single, strict=True)]),
             "ratio_vs_hf_generate": spread([b / h for b, h in zip(batched, library, strict=True)])}
+
+
+def bench_samples(lm, pairs: int, k: int = 25) -> dict:
+    prompts = rtp_prompts("rtp-sample", 8, seed=0)
+    seeds = iter(range(10_000, 20_000))
+
+    def ours() -> float:
+        s = Sampling(k=k, batch_size=len(prompts), seed=next(seeds))
+        start = time.perf_counter()
+        table, cached = generate(lm, prompts, s, Condition(method="base"))
+        assert not cached
+        return sum(table["n_tokens"].to_pylist()) / (time.perf_counter() - start)
+
+    def hf() -> float:
+        start = time.perf_counter()
+        enc = lm.tokenizer([p.text for p in prompts.prompts], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            out = lm.model.generate(**enc, do_sample=True, top_p=0.9, top_k=0, max_new_tokens=20,
+                                    num_return_sequences=k, pad_token_id=lm.tokenizer.pad_token_id)
+        tokens = int((out[:, enc["input_ids"].shape[1]:] != lm.tokenizer.pad_token_id).sum())
+        return tokens / (time.perf_counter() - start)
+
+    mine, library = [], []
+    for i in range(pairs):
+        for into, side in [(mine, ours), (library, hf)][::1 if i % 2 == 0 else -1]:
+            into.append(side())
+    return {"prompts": len(prompts), "k": k, "new_tokens": 20, "tokens_per_s": round(statistics.median(mine), 1),
+            "hf_generate_tokens_per_s": round(statistics.median(library), 1),
+            "ratio_vs_hf_generate": spread([m / h for m, h in zip(mine, library, strict=True)])}
 
 
 @torch.inference_mode()
@@ -221,7 +252,8 @@ def main() -> None:
     parser.add_argument("--fasttext", default=None, help="a fastText toxicity model for the scorer figure")
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--tasks", default="piqa,arc_easy", help="multiple-choice tasks to time")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: generate, mc, scorers")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: generate, samples, mc, scorers")
+    parser.add_argument("--samples-pairs", type=int, default=3, help="pairs for the K = 25 part")
     args = parser.parse_args()
     compile_sources()
     work = scratch("bench-eval-")
@@ -233,6 +265,9 @@ def main() -> None:
         if "generate" not in args.skip:
             report("eval_generate_batched_vs_one_at_a_time", {"model": Path(model).name, "threads": 1,
                                                               **bench_generate(lm, args.pairs)})
+        if "samples" not in args.skip:
+            report("eval_generate_k_samples_vs_hf_generate", {"model": Path(model).name, "threads": 1,
+                                                              **bench_samples(lm, args.samples_pairs)})
         torch.set_num_threads(2)
         for task in args.tasks.split(",") if "mc" not in args.skip else []:
             report("eval_mc_continuation_logprobs", {"model": Path(model).name, "threads": 2,
