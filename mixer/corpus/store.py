@@ -71,6 +71,11 @@ class CorpusLayout:
     def scorer_meta(self, scorer: str) -> Path:
         return safe_join(self.root, "meta", "scorers", f"{scorer}.json")
 
+    def scorer_record(self, scorer: str) -> dict:
+        """The sources a scorer has finished, each with the model version and labels that scored it ({} if none)."""
+        path = self.scorer_meta(scorer)
+        return json.loads(path.read_text()) if path.is_file() else {}
+
     @property
     def mixtures_root(self) -> Path:
         return self.root / "mixtures"
@@ -114,8 +119,7 @@ class CorpusLayout:
         for scorer in self.scorers():
             if scorer == FIELDS_SCORER:
                 continue
-            meta = self.scorer_meta(scorer)
-            finished = json.loads(meta.read_text()) if meta.is_file() else {}
+            finished = self.scorer_record(scorer)
             for source in self.sources():
                 scored = len(list(self.attributes(scorer, source).glob("*.parquet")))
                 shards = len(self.shards(source))

@@ -30,8 +30,7 @@ class TagSummary:
 
 def is_tagged(layout: CorpusLayout, source: str, scorer: str, meta: dict) -> bool:
     """Whether the scorer's table covers every shard of the source, written by the same model and labels."""
-    path = layout.scorer_meta(scorer)
-    finished = json.loads(path.read_text()).get(source) if path.is_file() else None
+    finished = layout.scorer_record(scorer).get(source)
     if not finished or (finished["version"], finished["labels"]) != (meta["version"], meta["labels"]):
         return False
     return len(list(layout.attributes(scorer, source).glob("*.parquet"))) == len(layout.shards(source))
@@ -118,7 +117,6 @@ class RecordTagged:
     def __call__(self) -> None:
         layout = CorpusLayout.at(self.corpus)
         for name, meta in self.scorers.items():
-            meta_path = layout.scorer_meta(name)
-            record = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            record = layout.scorer_record(name)
             record.update({s: meta for s in self.sources})
-            write_json(meta_path, record)
+            write_json(layout.scorer_meta(name), record)

@@ -536,8 +536,7 @@ def _scorers(layout: CorpusLayout) -> list[dict]:
     for name in layout.scorers():
         if name == FIELDS_SCORER:  # ingest's kept fields: no model behind them
             continue
-        meta = layout.scorer_meta(name)
-        record = json.loads(meta.read_text()) if meta.is_file() else {}
+        record = layout.scorer_record(name)
         found.append({"name": name, "labels": next(iter(record.values()), {}).get("labels", []),
                       "versions": sorted({m["version"] for m in record.values()}), "sources": sorted(record)})
     return found
